@@ -1,0 +1,303 @@
+"""Data sets of the UCR time-series classification archive.
+
+A data set ``NAME`` is the pair ``NAME_TRAIN.txt`` and ``NAME_TEST.txt``: one
+series per line, the class label first, then the samples, separated by
+whitespace or commas. The framework pools both files and makes its own split,
+so :meth:`UCRSource.load` returns them concatenated.
+
+Where the files come from, first match wins:
+
+1. ``root`` when given: ``<root>/<NAME>/`` or ``<root>/`` itself. A ``root``
+   that holds neither is an error, never a silent download.
+2. The cache: ``<cache_dir>/<NAME>/``.
+3. The archive: ``<url>`` is downloaded into the cache, checked and extracted.
+
+Every file is checked against its sha256 when the configuration lists one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/{name}.zip"
+SPLITS = ("TRAIN", "TEST")
+_CHUNK = 1 << 20
+
+
+class DataError(ValueError):
+    """A data file is missing, malformed or not the expected one."""
+
+
+class DownloadError(RuntimeError):
+    """The archive could not be fetched, checked or extracted."""
+
+
+def read_ucr_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read one UCR text file into ``(series, classes)``.
+
+    ``series`` is a float array of shape ``(n, length)`` and ``classes`` an
+    integer array of shape ``(n,)``. Blank lines are ignored; every other line
+    must hold the same number of finite numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    with path.open(encoding="ascii", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.replace(",", " ").split()
+            if not fields:
+                continue
+            if rows and len(fields) != len(rows[0]):
+                raise DataError(
+                    f"{path}, line {number}: {len(fields)} fields where line "
+                    f"{line_numbers[0]} has {len(rows[0])}; every series of a "
+                    "UCR text file must have the same length"
+                )
+            rows.append(fields)
+            line_numbers.append(number)
+    if not rows:
+        raise DataError(f"{path} holds no series")
+    if len(rows[0]) < 2:
+        raise DataError(
+            f"{path}, line {line_numbers[0]}: a label and at least one sample "
+            "are needed per line"
+        )
+    try:
+        values = np.array(rows, dtype=float)
+    except ValueError:
+        number, field = _first_non_number(rows, line_numbers)
+        raise DataError(f"{path}, line {number}: {field!r} is not a number") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path}, line {line_numbers[row]}, field {column + 1}: "
+            f"{rows[row][column]!r} is not a finite number; fill in or drop "
+            "missing values before using the file"
+        )
+    labels = values[:, 0]
+    if not np.array_equal(labels, np.round(labels)):
+        row = int(np.flatnonzero(labels != np.round(labels))[0])
+        raise DataError(
+            f"{path}, line {line_numbers[row]}: class label {rows[row][0]!r} "
+            "is not a whole number"
+        )
+    return values[:, 1:], labels.astype(int)
+
+
+def _first_non_number(
+    rows: list[list[str]], line_numbers: list[int]
+) -> tuple[int, str]:
+    for fields, number in zip(rows, line_numbers, strict=True):
+        for field in fields:
+            try:
+                float(field)
+            except ValueError:
+                return number, field
+    raise AssertionError("numpy rejected a row that float() accepts")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class UCRSource:
+    """Finds, fetches and reads one data set of the UCR archive.
+
+    Parameters
+    ----------
+    name:
+        Data set name as the archive spells it, for example ``ECG5000``.
+    root:
+        Directory with local copies of the files; see the module docstring.
+    cache_dir:
+        Where downloaded data sets are kept, one directory per data set.
+    url:
+        Address of the zip; ``{name}`` is replaced by ``name``.
+    sha256:
+        Expected sha256 of each text file, by file name. Files not listed are
+        not checked.
+    zip_sha256:
+        Expected sha256 of the downloaded zip, when known.
+    timeout:
+        Seconds to wait for the server before giving up.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike = "~/.cache/tsal/datasets",
+        url: str = ARCHIVE_URL,
+        sha256: Mapping[str, str] | None = None,
+        zip_sha256: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if not name or "/" in name or "\\" in name:
+            raise DataError(
+                f"data set name {name!r} is not a plain archive name such as 'ECG5000'"
+            )
+        self.name = name
+        self.root = Path(root).expanduser() if root else None
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.url = url.format(name=name)
+        self.sha256 = dict(sha256 or {})
+        self.zip_sha256 = zip_sha256
+        self.timeout = timeout
+
+    @property
+    def files(self) -> list[str]:
+        return [f"{self.name}_{split}.txt" for split in SPLITS]
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(series, classes)`` of both archive files, TRAIN first."""
+        directory = self.locate()
+        parts = [read_ucr_text(directory / file) for file in self.files]
+        lengths = {part[0].shape[1] for part in parts}
+        if len(lengths) > 1:
+            raise DataError(
+                f"{self.files[0]} and {self.files[1]} in {directory} hold series "
+                f"of different lengths {sorted(lengths)}"
+            )
+        series = np.concatenate([part[0] for part in parts])
+        classes = np.concatenate([part[1] for part in parts])
+        return series, classes
+
+    def locate(self) -> Path:
+        """Directory holding checked copies of both files, downloading if needed."""
+        if self.root is not None:
+            for directory in (self.root / self.name, self.root):
+                if self._has_files(directory):
+                    self._verify(directory)
+                    log.info("data %s read from %s", self.name, directory)
+                    return directory
+            raise DataError(
+                f"data.root={self.root} holds neither {self.name}/"
+                f"{self.files[0]} nor {self.files[0]}; point data.root (or "
+                "TSAL_DATA_ROOT) at the directory holding the data set, or set "
+                "it to null to download it"
+            )
+        cached = self.cache_dir / self.name
+        if self._has_files(cached):
+            self._verify(cached)
+            log.info("data %s read from the cache %s", self.name, cached)
+            return cached
+        self.download(cached)
+        return cached
+
+    def _has_files(self, directory: Path) -> bool:
+        return all((directory / file).is_file() for file in self.files)
+
+    def _verify(self, directory: Path) -> None:
+        for file in self.files:
+            expected = self.sha256.get(file)
+            if expected is None:
+                continue
+            actual = sha256_of(directory / file)
+            if actual != expected.lower():
+                raise DataError(
+                    f"{directory / file} has sha256 {actual}, expected {expected}; "
+                    "the file is damaged or a different version: replace it "
+                    "with the archive's copy, or delete it to download it again"
+                )
+
+    def download(self, target: Path) -> None:
+        """Fetch the zip, check it and extract both files into ``target``."""
+        log.info("data %s not found locally; downloading %s", self.name, self.url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix=f".{self.name}-", dir=target.parent
+        ) as scratch:
+            scratch = Path(scratch)
+            archive = scratch / f"{self.name}.zip"
+            try:
+                self._fetch(archive)
+                self._check_zip(archive)
+                extracted = scratch / self.name
+                self._extract(archive, extracted)
+                self._verify(extracted)
+            except (DataError, DownloadError, zipfile.BadZipFile) as error:
+                raise DownloadError(
+                    f"could not get data set {self.name} from {self.url}: {error}. "
+                    f"Download the zip yourself, extract {self.files[0]} and "
+                    f"{self.files[1]} into a directory and set data.root (or "
+                    "TSAL_DATA_ROOT) to it"
+                ) from error
+            if self._has_files(target):
+                # Another run finished the same download first.
+                log.info("data %s already extracted by another run", self.name)
+                return
+            if target.exists():
+                shutil.rmtree(target)
+            extracted.rename(target)
+        log.info("data %s extracted to %s", self.name, target)
+
+    def _fetch(self, archive: Path) -> None:
+        try:
+            with (
+                urllib.request.urlopen(self.url, timeout=self.timeout) as response,
+                archive.open("wb") as handle,
+            ):
+                expected = response.headers.get("Content-Length")
+                received = 0
+                while chunk := response.read(_CHUNK):
+                    handle.write(chunk)
+                    received += len(chunk)
+        except urllib.error.HTTPError as error:
+            raise DownloadError(
+                f"the server answered {error.code} {error.reason}"
+            ) from error
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", None) or repr(error)
+            raise DownloadError(f"the download failed ({reason})") from error
+        if expected is not None and received != int(expected):
+            raise DownloadError(
+                f"the download stopped after {received} of {expected} bytes"
+            )
+
+    def _check_zip(self, archive: Path) -> None:
+        if self.zip_sha256 is not None:
+            actual = sha256_of(archive)
+            if actual != self.zip_sha256.lower():
+                raise DownloadError(
+                    f"the zip has sha256 {actual}, expected {self.zip_sha256}"
+                )
+        if not zipfile.is_zipfile(archive):
+            raise DownloadError("the downloaded file is not a zip archive")
+
+    def _extract(self, archive: Path, directory: Path) -> None:
+        directory.mkdir()
+        with zipfile.ZipFile(archive) as bundle:
+            members = {
+                Path(info.filename).name: info
+                for info in bundle.infolist()
+                if not info.is_dir()
+            }
+            for file in self.files:
+                if file not in members:
+                    raise DownloadError(f"the zip holds no {file}")
+                with (
+                    bundle.open(members[file]) as source,
+                    (directory / file).open("wb") as sink,
+                ):
+                    shutil.copyfileobj(source, sink, _CHUNK)

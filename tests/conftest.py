@@ -1,0 +1,26 @@
+"""Shared fixtures: the real ECG5000 files and small synthetic data sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """Directory holding ``ECG5000/``: ``TSAL_DATA_ROOT``, else ``../shared/data``.
+
+    Tests that need the real files fail without them rather than skip, so a CI
+    machine that lost the data cannot pass by running less.
+    """
+    root = Path(os.environ.get("TSAL_DATA_ROOT") or REPO.parent / "shared" / "data")
+    if not (root / "ECG5000" / "ECG5000_TRAIN.txt").is_file():
+        pytest.fail(
+            f"ECG5000 not found under {root}; set TSAL_DATA_ROOT to the directory "
+            "holding ECG5000/ECG5000_TRAIN.txt and ECG5000_TEST.txt"
+        )
+    return root
