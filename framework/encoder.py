@@ -1,0 +1,193 @@
+"""Training of an encoder plugin and extraction of its codes and anomaly scores.
+
+An encoder plugin is a `pytorch_lightning.LightningModule` that, besides the
+usual `training_step`, `validation_step` and `configure_optimizers`, has:
+
+- `encode(x) -> Tensor` of shape (batch, code_size): the features that the
+  classifier sees;
+- `score(x) -> Tensor` of shape (batch,): the anomaly score of each series,
+  higher meaning more anomalous.
+
+`x` has shape (batch, length, channels). The validation step must log
+`val_loss`, which early stopping and best-weight selection monitor.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping
+from torch.utils.data import DataLoader, TensorDataset
+
+log = logging.getLogger(__name__)
+
+REQUIRED_METHODS = ("encode", "score", "training_step", "configure_optimizers")
+MONITOR = "val_loss"
+
+
+def check_encoder(module: Any) -> None:
+    """Reject an encoder plugin that lacks what the loop needs.
+
+    Raises:
+        TypeError: naming the plugin class and the missing methods.
+    """
+    name = type(module).__qualname__
+    if not isinstance(module, pl.LightningModule):
+        raise TypeError(
+            f"encoder {name} is not a pytorch_lightning.LightningModule; "
+            "subclass it and add encode(x) and score(x)"
+        )
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(module, m, None))]
+    if missing:
+        raise TypeError(f"encoder {name} lacks the methods {missing}")
+
+
+def as_tensor(series: np.ndarray) -> torch.Tensor:
+    """Convert (n_series, length) values to a float32 tensor (n, length, 1)."""
+    tensor = torch.as_tensor(series, dtype=torch.float32)
+    if tensor.ndim == 2:
+        tensor = tensor.unsqueeze(-1)
+    return tensor
+
+
+class BestWeights(Callback):
+    """Keep the weights with the lowest validation loss and restore them at the end.
+
+    Early stopping halts `patience` epochs after the best one; the classifier
+    should see the codes of the best epoch, not of the last.
+    """
+
+    def __init__(self, monitor: str = MONITOR) -> None:
+        self.monitor = monitor
+        self.best_score = float("inf")
+        self.best_epoch = -1
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule):
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            raise RuntimeError(
+                f"encoder {type(module).__qualname__} logged no '{self.monitor}' in "
+                f"validation_step; log it with self.log('{self.monitor}', loss)"
+            )
+        if float(value) < self.best_score:
+            self.best_score = float(value)
+            self.best_epoch = trainer.current_epoch
+            self._state = copy.deepcopy(module.state_dict())
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self._state is not None:
+            module.load_state_dict(self._state)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What encoder training did."""
+
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+
+
+def fit_encoder(
+    module: pl.LightningModule,
+    trainer_options: dict[str, Any],
+    train_series: np.ndarray,
+    val_series: np.ndarray,
+    batch_size: int,
+    seed: int,
+) -> FitReport:
+    """Train `module` on `train_series`, early-stopping on `val_series`.
+
+    Args:
+        module: The encoder plugin; trained in place and left on the CPU with
+            the weights of its best validation epoch.
+        trainer_options: Keyword arguments of `pytorch_lightning.Trainer`, plus
+            `early_stopping` (keyword arguments of `EarlyStopping`, or None to
+            train for `max_epochs`).
+        train_series: Unlabelled series, shape (n_series, length).
+        val_series: Series whose loss is monitored, shape (n_series, length).
+        batch_size: Series per mini-batch.
+        seed: Seed of the weight initialisation and the batch order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"encoder.batch_size={batch_size} must be at least 1")
+    options = dict(trainer_options)
+    early_stopping = options.pop("early_stopping", None)
+    best = BestWeights()
+    callbacks: list[Callback] = [best]
+    if early_stopping:
+        callbacks.append(EarlyStopping(**{"monitor": MONITOR, **early_stopping}))
+
+    options.setdefault("logger", False)
+    options.setdefault("enable_checkpointing", False)
+    options.setdefault("enable_model_summary", False)
+    trainer = pl.Trainer(callbacks=callbacks, **options)
+
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        TensorDataset(as_tensor(train_series)),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+    )
+    val_loader = DataLoader(
+        TensorDataset(as_tensor(val_series)), batch_size=max(batch_size, 256)
+    )
+
+    module.train()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # The series are in memory as tensors; worker processes would only
+        # add start-up time.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Raised inside Lightning's own pytree helper on recent torch; nothing
+        # a user of the framework can act on.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        trainer.fit(module, train_loader, val_loader)
+    seconds = time.perf_counter() - start
+    module.cpu().eval()
+
+    report = FitReport(
+        epochs=trainer.current_epoch,
+        best_epoch=best.best_epoch,
+        best_val_loss=best.best_score,
+        seconds=seconds,
+    )
+    log.info(
+        "encoder trained: %d epochs in %.1f s, best validation loss %.4f at epoch %d",
+        report.epochs,
+        report.seconds,
+        report.best_val_loss,
+        report.best_epoch,
+    )
+    return report
+
+
+@torch.no_grad()
+def encode_and_score(
+    module: pl.LightningModule, series: np.ndarray, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the codes (n_series, code_size) and anomaly scores (n_series,)."""
+    module.eval()
+    device = module.device
+    codes, scores = [], []
+    for (batch,) in DataLoader(TensorDataset(as_tensor(series)), batch_size):
+        batch = batch.to(device)
+        codes.append(module.encode(batch).cpu().numpy())
+        scores.append(module.score(batch).cpu().numpy())
+    return (
+        np.concatenate(codes).astype(np.float64),
+        np.concatenate(scores).astype(np.float64),
+    )
