@@ -1,0 +1,100 @@
+"""What the loop expects of each kind of plugin, and the start-up checks.
+
+Classifiers are scikit-learn estimators with `predict_proba`, resamplers are
+imbalanced-learn samplers, query strategies are modAL-style functions and
+encoders are LightningModules (see `framework.encoder`). Seeders, oracles
+and trackers have no ecosystem standard, so they follow the small protocols
+below; none of them needs a base class of ours.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Initial labelled set, built without asking the oracle.
+
+    Attributes:
+        indices: Positions of the seeded series in the pool.
+        labels: Pseudo-label of each seeded series (1 anomaly, 0 normal).
+        threshold: Score above which the seeder calls a series an anomaly,
+            or None for a seeder without a threshold.
+    """
+
+    indices: np.ndarray
+    labels: np.ndarray
+    threshold: float | None = None
+
+
+class Seeder(Protocol):
+    def __call__(self, scores: np.ndarray) -> Seed:
+        """Pick and pseudo-label series of the pool from their anomaly scores."""
+
+
+class Oracle(Protocol):
+    """Annotator. Built with `pool=` (the pool `Split`) as a keyword argument."""
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        """Return the true label (1 anomaly, 0 normal) of the pool series."""
+
+
+class Tracker(Protocol):
+    """Experiment tracker such as wandb."""
+
+    def start(self, config: dict[str, Any], run_dir: str) -> None: ...
+
+    def log(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def finish(self, summary: dict[str, Any]) -> None: ...
+
+
+def check_classifier(classifier: Any) -> None:
+    """Reject a classifier that cannot give class probabilities.
+
+    Raises:
+        TypeError: naming the class, for example `SVC(probability=False)`.
+    """
+    name = type(classifier).__qualname__
+    if not callable(getattr(classifier, "fit", None)):
+        raise TypeError(
+            f"classifier {name} has no fit method; it must be a scikit-learn classifier"
+        )
+    if not hasattr(classifier, "predict_proba"):
+        raise TypeError(
+            f"classifier {name} has no predict_proba, which margin, uncertainty "
+            "and the evaluation need; choose a probabilistic classifier (for "
+            "SVC set probability=True)"
+        )
+
+
+def check_query_strategy(strategy: Callable[..., Any]) -> None:
+    """Reject a query strategy that cannot be called as modAL calls it.
+
+    modAL calls `strategy(classifier, X_pool, n_instances=n)`.
+
+    Raises:
+        TypeError: naming the strategy and its signature.
+    """
+    name = getattr(strategy, "__qualname__", None) or type(strategy).__qualname__
+    if getattr(strategy, "func", None) is not None:  # functools.partial
+        name = strategy.func.__qualname__
+    if not callable(strategy):
+        raise TypeError(f"query strategy {name} is not callable")
+    try:
+        signature = inspect.signature(strategy)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(object(), np.empty((1, 1)), n_instances=1)
+    except TypeError as error:
+        raise TypeError(
+            f"query strategy {name}{signature} cannot be called as "
+            f"strategy(classifier, X_pool, n_instances=n): {error}"
+        ) from None

@@ -1,0 +1,171 @@
+"""The active-learning loop: a modAL learner refitted as the oracle adds labels."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from imblearn.pipeline import Pipeline
+from modAL.models import ActiveLearner
+
+from framework.interfaces import Oracle, Seed
+
+log = logging.getLogger(__name__)
+
+
+def make_estimator(resampler: Any, classifier: Any) -> Pipeline:
+    """Chain resampler and classifier, so that every refit resamples the labels.
+
+    Args:
+        resampler: An imbalanced-learn sampler, or None to fit on the
+            labelled set as it is.
+        classifier: A scikit-learn classifier with `predict_proba`.
+    """
+    return Pipeline(
+        [
+            ("resampler", "passthrough" if resampler is None else resampler),
+            ("classifier", classifier),
+        ]
+    )
+
+
+def query_indices(
+    strategy: Callable[..., Any], learner: ActiveLearner, X_pool: np.ndarray, n: int
+) -> np.ndarray:
+    """Call a modAL-style strategy and return the pool positions it picked.
+
+    modAL's own strategies return (indices, utilities) and some user
+    strategies return the indices alone; both are accepted. Calling the
+    strategy here, and not through `ActiveLearner.query`, avoids modAL 0.4
+    calling a strategy twice when its result is not a pair.
+    """
+    result = strategy(learner, X_pool, n_instances=n)
+    indices = result[0] if isinstance(result, tuple) else result
+    indices = np.asarray(indices).reshape(-1)
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise TypeError(
+            f"query strategy returned {indices.dtype} values; it must return "
+            "integer positions in X_pool"
+        )
+    if len(np.unique(indices)) != len(indices) or len(indices) > n:
+        raise ValueError(
+            f"query strategy returned {len(indices)} positions "
+            f"({len(np.unique(indices))} distinct) for n_instances={n}; it must "
+            "return at most n distinct positions"
+        )
+    if len(indices) and (indices.min() < 0 or indices.max() >= len(X_pool)):
+        raise ValueError(
+            f"query strategy returned positions outside the pool of {len(X_pool)}"
+        )
+    return indices
+
+
+@dataclass(frozen=True)
+class Step:
+    """State of the loop after the seed fit (iteration 0) or one query round.
+
+    Attributes:
+        iteration: 0 after fitting on the seed set, then 1, 2, ...
+        labels_used: Oracle labels so far; pseudo-labels of the seed are free.
+        n_labelled: Size of the labelled set, pseudo-labels included.
+        queried: Pool positions labelled by the oracle in this iteration.
+        learner: The learner, fitted on the labelled set.
+    """
+
+    iteration: int
+    labels_used: int
+    n_labelled: int
+    queried: np.ndarray
+    learner: ActiveLearner
+
+
+class ActiveLearningLoop:
+    """Query the oracle round by round and refit the learner after each round.
+
+    Args:
+        estimator: Refitted on the whole labelled set after every round.
+        query_strategy: modAL-style function `(classifier, X_pool,
+            n_instances) -> indices`.
+        oracle: Returns the true labels of pool positions.
+        features: Features of every pool series, (n_pool, n_features).
+        iterations: Query rounds after the seed fit.
+        n_instances: Series queried per round.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        query_strategy: Callable[..., Any],
+        oracle: Oracle,
+        features: np.ndarray,
+        iterations: int,
+        n_instances: int,
+    ) -> None:
+        if iterations < 0:
+            raise ValueError(f"loop.iterations={iterations} must be >= 0")
+        if n_instances < 1:
+            raise ValueError(f"loop.n_instances={n_instances} must be at least 1")
+        self.estimator = estimator
+        self.query_strategy = query_strategy
+        self.oracle = oracle
+        self.features = features
+        self.iterations = iterations
+        self.n_instances = n_instances
+        self.stop_reason: str | None = None
+
+    def run(self, seed: Seed) -> Iterator[Step]:
+        """Fit on the seed set, then yield a `Step` after each query round."""
+        unlabelled = np.ones(len(self.features), dtype=bool)
+        unlabelled[seed.indices] = False
+        with _quiet_modal():
+            learner = ActiveLearner(
+                estimator=self.estimator,
+                query_strategy=self.query_strategy,
+                X_training=self.features[seed.indices],
+                y_training=np.asarray(seed.labels),
+            )
+        labels_used = 0
+        yield Step(0, labels_used, len(seed.indices), np.array([], int), learner)
+
+        for iteration in range(1, self.iterations + 1):
+            candidates = np.flatnonzero(unlabelled)
+            if len(candidates) == 0:
+                self.stop_reason = f"pool exhausted after iteration {iteration - 1}"
+                log.warning("pool has no unlabelled series left; stopping early")
+                return
+            n = min(self.n_instances, len(candidates))
+            picked = query_indices(
+                self.query_strategy, learner, self.features[candidates], n
+            )
+            queried = candidates[picked]
+            labels = np.asarray(self.oracle(queried)).reshape(-1)
+            if len(labels) != len(queried):
+                raise ValueError(
+                    f"oracle returned {len(labels)} labels for {len(queried)} series"
+                )
+            unlabelled[queried] = False
+            labels_used += len(queried)
+            with _quiet_modal():
+                learner.teach(self.features[queried], labels)
+            yield Step(
+                iteration,
+                labels_used,
+                len(learner.y_training),
+                queried,
+                learner,
+            )
+        self.stop_reason = f"completed {self.iterations} iterations"
+
+
+@contextlib.contextmanager
+def _quiet_modal() -> Iterator[None]:
+    # modAL 0.4.2.1 passes `force_all_finite`, which scikit-learn 1.6 renamed
+    # and warns about; the check it asks for still runs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*force_all_finite.*")
+        yield
