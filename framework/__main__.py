@@ -1,0 +1,20 @@
+"""Command line: `python -m framework +experiment=ecg5000 classifier=svm`."""
+
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from framework.experiment import run
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run one experiment and return its final test F1 for Hydra sweepers."""
+    summary = run(cfg, HydraConfig.get().runtime.output_dir)
+    return summary["final"]["test"]["f1"]
+
+
+if __name__ == "__main__":
+    main()

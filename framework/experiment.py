@@ -1,0 +1,290 @@
+"""One run of the method: data, encoder, seed set, active-learning loop, outputs.
+
+`run` takes a composed config and is what the command line calls; tests and
+notebooks call it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from framework.data import Splits, split_series
+from framework.encoder import check_encoder, encode_and_score, fit_encoder
+from framework.evaluation import anomaly_metrics, threshold_references
+from framework.interfaces import Seed, check_classifier, check_query_strategy
+from framework.loop import ActiveLearningLoop, Step, make_estimator
+from framework.outputs import RunRecorder, plot_learning_curve
+
+log = logging.getLogger(__name__)
+
+
+class Timer:
+    """Seconds spent in each named stage of a run."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def build_plugins(cfg: DictConfig) -> dict[str, Any]:
+    """Instantiate and check the plugins that need no data, before training."""
+    classifier = instantiate(cfg.classifier)
+    check_classifier(classifier)
+    resampler = instantiate(cfg.resampler) if cfg.get("resampler") else None
+    if resampler is not None and not callable(getattr(resampler, "fit_resample", None)):
+        raise TypeError(
+            f"resampler {type(resampler).__qualname__} has no fit_resample; it "
+            "must be an imbalanced-learn sampler"
+        )
+    query_strategy = instantiate(cfg.query)
+    check_query_strategy(query_strategy)
+    return {
+        "classifier": classifier,
+        "resampler": resampler,
+        "query_strategy": query_strategy,
+        "seeder": instantiate(cfg.seeder),
+        "tracker": instantiate(cfg.logger),
+    }
+
+
+def load_splits(cfg: DictConfig) -> Splits:
+    source = instantiate(cfg.data.source)
+    series, classes = source.load()
+    log.info(
+        "data %s loaded: %d series of length %d",
+        cfg.data.name,
+        len(series),
+        series.shape[1],
+    )
+    return split_series(
+        series,
+        classes,
+        anomaly_classes=list(cfg.data.anomaly_classes),
+        fractions=dict(cfg.data.split),
+        seed=cfg.seed,
+    )
+
+
+def evaluate(
+    step: Step, features: dict[str, np.ndarray], splits: Splits
+) -> list[dict[str, Any]]:
+    """Score the learner of one step on the validation and test splits."""
+    rows = []
+    for name in ("validation", "test"):
+        split = getattr(splits, name)
+        probability = step.learner.predict_proba(features[name])[:, 1]
+        predicted = step.learner.predict(features[name])
+        rows.append(
+            {
+                "iteration": step.iteration,
+                "split": name,
+                "labels_used": step.labels_used,
+                "n_labelled": step.n_labelled,
+                **anomaly_metrics(split.labels, predicted, probability),
+            }
+        )
+    return rows
+
+
+def describe_seed(seed: Seed, pool_labels: np.ndarray) -> dict[str, Any]:
+    """Summarise the seed set, with how many pseudo-labels are correct."""
+    truth = pool_labels[seed.indices]
+    return {
+        "threshold": seed.threshold,
+        "pseudo_anomalies": int((seed.labels == 1).sum()),
+        "pseudo_normals": int((seed.labels == 0).sum()),
+        "pseudo_label_accuracy": float((truth == seed.labels).mean()),
+        "true_anomalies_in_seed": int(truth.sum()),
+    }
+
+
+def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Run the whole method once and write its files to `run_dir`.
+
+    Returns:
+        The summary that is also written to `run_dir/summary.json`.
+    """
+    timer = Timer()
+    recorder = RunRecorder(run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    recorder.update_summary(config=config)
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    plugins = build_plugins(cfg)
+    tracker = plugins["tracker"]
+    tracker.start(config, str(run_dir))
+    try:
+        summary = _run_stages(cfg, plugins, timer, recorder)
+    except BaseException as error:
+        recorder.update_summary(
+            completed=False,
+            stop_reason=f"failed: {type(error).__name__}: {error}",
+            timings=timer.seconds,
+        )
+        tracker.finish({"completed": False})
+        raise
+    tracker.finish({"completed": True, **_flatten(summary["final"])})
+    return summary
+
+
+def _run_stages(
+    cfg: DictConfig, plugins: dict[str, Any], timer: Timer, recorder: RunRecorder
+) -> dict[str, Any]:
+    with timer.stage("data"):
+        splits = load_splits(cfg)
+    recorder.update_summary(
+        data={
+            name: {"series": len(split), "anomalies": split.n_anomalies}
+            for name, split in splits.items()
+        }
+    )
+
+    with timer.stage("encoder"):
+        module = instantiate(cfg.encoder.module)
+        check_encoder(module)
+        trainer_options = OmegaConf.to_container(cfg.trainer, resolve=True)
+        fit = fit_encoder(
+            module,
+            trainer_options,
+            splits.pool.series,
+            splits.validation.series,
+            batch_size=cfg.encoder.batch_size,
+            seed=cfg.seed,
+        )
+    with timer.stage("features"):
+        features, scores = {}, {}
+        for name, split in splits.items():
+            features[name], scores[name] = encode_and_score(module, split.series)
+
+    with timer.stage("seed"):
+        seed = plugins["seeder"](scores["pool"])
+        references = threshold_references(
+            seed.threshold
+            if seed.threshold is not None
+            else float(np.max(scores["pool"])),
+            (splits.validation.labels, scores["validation"]),
+            (splits.test.labels, scores["test"]),
+        )
+    seed_summary = describe_seed(seed, splits.pool.labels)
+    log.info(
+        "seed set: %d pseudo-anomalies, %d pseudo-normals, %.1f%% correct",
+        seed_summary["pseudo_anomalies"],
+        seed_summary["pseudo_normals"],
+        100 * seed_summary["pseudo_label_accuracy"],
+    )
+    log.info(
+        "autoencoder reference test F1: %.3f initial threshold, %.3f best "
+        "validation threshold, %.3f best test threshold (upper bound)",
+        references["initial_threshold"]["test_f1"],
+        references["best_threshold"]["test_f1"],
+        references["best_on_test"]["test_f1"],
+    )
+    recorder.update_summary(
+        encoder={
+            "epochs": fit.epochs,
+            "best_epoch": fit.best_epoch,
+            "best_val_loss": fit.best_val_loss,
+        },
+        seed=seed_summary,
+        references=references,
+    )
+
+    loop = ActiveLearningLoop(
+        estimator=make_estimator(plugins["resampler"], plugins["classifier"]),
+        query_strategy=plugins["query_strategy"],
+        oracle=instantiate(cfg.oracle, pool=splits.pool),
+        features=features["pool"],
+        iterations=cfg.loop.iterations,
+        n_instances=cfg.loop.n_instances,
+    )
+    tracker = plugins["tracker"]
+    last: list[dict[str, Any]] = []
+    with timer.stage("loop"):
+        for step in loop.run(seed):
+            last = evaluate(step, features, splits)
+            recorder.add_rows(last)
+            validation, test = last
+            log.info(
+                "iteration %d/%d: %d labels used, F1 test %.3f, validation %.3f",
+                step.iteration,
+                loop.iterations,
+                step.labels_used,
+                test["f1"],
+                validation["f1"],
+            )
+            tracker.log(
+                _flatten({"validation": validation, "test": test}), step.iteration
+            )
+            recorder.update_summary(
+                final=_final(last),
+                stop_reason="running",
+                timings=timer.seconds,
+            )
+
+    path = recorder.run_dir / "learning_curve.png"
+    with timer.stage("plot"):
+        plot_learning_curve(recorder.rows, references, path, title=_title(cfg))
+    recorder.update_summary(
+        completed=True,
+        stop_reason=loop.stop_reason,
+        final=_final(last),
+        timings=timer.seconds,
+    )
+    log.info("results written to %s", recorder.run_dir)
+    return recorder.summary
+
+
+def _final(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    validation, test = rows
+    return {
+        "iteration": test["iteration"],
+        "labels_used": test["labels_used"],
+        "n_labelled": test["n_labelled"],
+        "validation": {key: validation[key] for key in _metric_keys(validation)},
+        "test": {key: test[key] for key in _metric_keys(test)},
+    }
+
+
+def _metric_keys(row: dict[str, Any]) -> list[str]:
+    return [key for key in row if key not in ("iteration", "split")]
+
+
+def _flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _title(cfg: DictConfig) -> str:
+    choices = [
+        f"{group}={_choice(cfg[group])}"
+        for group in ("classifier", "resampler", "query")
+    ]
+    return f"{cfg.data.name}, seed {cfg.seed}: " + ", ".join(choices)
+
+
+def _choice(group_cfg: Any) -> str:
+    target = group_cfg.get("_target_") if group_cfg else None
+    return str(target).rsplit(".", 1)[-1] if target else "none"

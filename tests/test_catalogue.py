@@ -1,0 +1,74 @@
+"""Every built-in plugin choice composes, instantiates and runs on real samplers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from framework.data import Split
+from framework.experiment import build_plugins
+from framework.interfaces import Seed
+from framework.loop import ActiveLearningLoop, make_estimator
+from plugins.oracle.simulated import SimulatedOracle
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+RESAMPLERS = sorted(p.stem for p in (CONF / "resampler").glob("*.yaml"))
+CLASSIFIERS = sorted(p.stem for p in (CONF / "classifier").glob("*.yaml"))
+QUERIES = sorted(p.stem for p in (CONF / "query").glob("*.yaml"))
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "config", overrides=["+experiment=ecg5000", "logger=none", *overrides]
+        )
+
+
+def labelled_set(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.array([1] * 20 + [0] * 80)
+    features = rng.normal(size=(100, 24)) + 1.5 * labels[:, None]
+    return features, labels
+
+
+def test_catalogue_has_the_papers_plugins():
+    assert len(RESAMPLERS) == 16
+    assert set(CLASSIFIERS) == {"svm", "knn", "logreg", "dt", "gnb"}
+    assert set(QUERIES) == {"margin", "uncertainty", "entropy", "random"}
+
+
+@pytest.mark.parametrize("name", RESAMPLERS)
+def test_resampler_runs_on_imbalanced_codes(name):
+    cfg = compose_config(f"resampler={name}")
+    resampler = instantiate(cfg.resampler)
+    features, labels = labelled_set()
+    resampled, resampled_labels = resampler.fit_resample(features, labels)
+    assert set(np.unique(resampled_labels)) == {0, 1}
+    assert resampled.shape[1] == features.shape[1]
+
+
+@pytest.mark.parametrize("classifier", CLASSIFIERS)
+@pytest.mark.parametrize("query", QUERIES)
+def test_classifier_and_query_run_two_iterations(classifier, query):
+    cfg = compose_config(f"classifier={classifier}", f"query={query}")
+    plugins = build_plugins(cfg)
+    features, labels = labelled_set()
+    seed_indices = np.concatenate([np.arange(5), np.arange(20, 25)])
+    loop = ActiveLearningLoop(
+        estimator=make_estimator(plugins["resampler"], plugins["classifier"]),
+        query_strategy=plugins["query_strategy"],
+        oracle=SimulatedOracle(pool=Split(features, labels, labels)),
+        features=features,
+        iterations=2,
+        n_instances=5,
+    )
+    steps = list(loop.run(Seed(seed_indices, labels[seed_indices])))
+    assert steps[-1].labels_used == 10
+    assert steps[-1].learner.predict_proba(features).shape == (100, 2)
+
+
+def test_unknown_choice_lists_the_options():
+    with pytest.raises(Exception, match="smote"):
+        compose_config("resampler=smoot")
