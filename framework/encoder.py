@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -90,6 +91,26 @@ class BestWeights(Callback):
             module.load_state_dict(self._state)
 
 
+class EpochLog(Callback):
+    """Log one line per epoch, so that a run's log shows how training went."""
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule):
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        losses = ", ".join(
+            f"{name} {float(metrics[name]):.4f}"
+            for name in ("train_loss", MONITOR)
+            if name in metrics
+        )
+        log.info(
+            "encoder epoch %d/%d: %s",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            losses,
+        )
+
+
 @dataclass(frozen=True)
 class FitReport:
     """What encoder training did."""
@@ -115,7 +136,8 @@ def fit_encoder(
             the weights of its best validation epoch.
         trainer_options: Keyword arguments of `pytorch_lightning.Trainer`, plus
             `early_stopping` (keyword arguments of `EarlyStopping`, or None to
-            train for `max_epochs`).
+            train for `max_epochs`). `enable_progress_bar` may also be "auto":
+            a bar when stderr is a terminal, none in log files.
         train_series: Unlabelled series, shape (n_series, length).
         val_series: Series whose loss is monitored, shape (n_series, length).
         batch_size: Series per mini-batch.
@@ -125,8 +147,10 @@ def fit_encoder(
         raise ValueError(f"encoder.batch_size={batch_size} must be at least 1")
     options = dict(trainer_options)
     early_stopping = options.pop("early_stopping", None)
+    if options.get("enable_progress_bar") == "auto":
+        options["enable_progress_bar"] = sys.stderr.isatty()
     best = BestWeights()
-    callbacks: list[Callback] = [best]
+    callbacks: list[Callback] = [best, EpochLog()]
     if early_stopping:
         callbacks.append(EarlyStopping(**{"monitor": MONITOR, **early_stopping}))
 
