@@ -22,7 +22,12 @@ from framework.data import Splits, split_series
 from framework.encoder import check_encoder, encode_and_score, fit_encoder
 from framework.evaluation import anomaly_metrics, threshold_references
 from framework.interfaces import Seed, check_classifier, check_query_strategy
-from framework.loop import ActiveLearningLoop, Step, make_estimator
+from framework.loop import (
+    ActiveLearningLoop,
+    Step,
+    make_estimator,
+    resampler_fallbacks,
+)
 from framework.outputs import RunRecorder, plot_learning_curve
 
 log = logging.getLogger(__name__)
@@ -55,9 +60,13 @@ def build_plugins(cfg: DictConfig) -> dict[str, Any]:
         )
     query_strategy = instantiate(cfg.query)
     check_query_strategy(query_strategy)
+    estimator = make_estimator(
+        resampler,
+        classifier,
+        on_resampler_failure=cfg.loop.get("on_resampler_failure", "skip"),
+    )
     return {
-        "classifier": classifier,
-        "resampler": resampler,
+        "estimator": estimator,
         "query_strategy": query_strategy,
         "seeder": instantiate(cfg.seeder),
         "tracker": instantiate(cfg.logger),
@@ -207,7 +216,7 @@ def _run_stages(
     )
 
     loop = ActiveLearningLoop(
-        estimator=make_estimator(plugins["resampler"], plugins["classifier"]),
+        estimator=plugins["estimator"],
         query_strategy=plugins["query_strategy"],
         oracle=instantiate(cfg.oracle, pool=splits.pool),
         features=features["pool"],
@@ -234,6 +243,7 @@ def _run_stages(
             )
             recorder.update_summary(
                 final=_final(last),
+                resampler_fallbacks=resampler_fallbacks(plugins["estimator"]),
                 stop_reason="running",
                 timings=timer.seconds,
             )

@@ -14,24 +14,34 @@ from imblearn.pipeline import Pipeline
 from modAL.models import ActiveLearner
 
 from framework.interfaces import Oracle, Seed
+from framework.resampling import GuardedSampler
 
 log = logging.getLogger(__name__)
 
 
-def make_estimator(resampler: Any, classifier: Any) -> Pipeline:
+def make_estimator(
+    resampler: Any, classifier: Any, on_resampler_failure: str = "skip"
+) -> Pipeline:
     """Chain resampler and classifier, so that every refit resamples the labels.
 
     Args:
         resampler: An imbalanced-learn sampler, or None to fit on the
             labelled set as it is.
         classifier: A scikit-learn classifier with `predict_proba`.
+        on_resampler_failure: What a fit does when the resampler fails, see
+            `GuardedSampler`.
     """
-    return Pipeline(
-        [
-            ("resampler", "passthrough" if resampler is None else resampler),
-            ("classifier", classifier),
-        ]
-    )
+    if resampler is None:
+        step: Any = "passthrough"
+    else:
+        step = GuardedSampler(resampler, on_failure=on_resampler_failure)
+    return Pipeline([("resampler", step), ("classifier", classifier)])
+
+
+def resampler_fallbacks(estimator: Pipeline) -> int:
+    """Count the fits of `estimator` that skipped a failed resampler."""
+    step = estimator.named_steps["resampler"]
+    return getattr(step, "fallbacks", 0)
 
 
 def query_indices(

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from framework.data import Split
 from framework.experiment import build_plugins
 from framework.interfaces import Seed
-from framework.loop import ActiveLearningLoop, make_estimator
+from framework.loop import ActiveLearningLoop
 from plugins.oracle.simulated import SimulatedOracle
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -57,7 +57,7 @@ def test_classifier_and_query_run_two_iterations(classifier, query):
     features, labels = labelled_set()
     seed_indices = np.concatenate([np.arange(5), np.arange(20, 25)])
     loop = ActiveLearningLoop(
-        estimator=make_estimator(plugins["resampler"], plugins["classifier"]),
+        estimator=plugins["estimator"],
         query_strategy=plugins["query_strategy"],
         oracle=SimulatedOracle(pool=Split(features, labels, labels)),
         features=features,
