@@ -33,7 +33,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/{name}.zip"
+ARCHIVE_URL = "https://timeseriesclassification.com/aeon-toolkit/{name}.zip"
 SPLITS = ("TRAIN", "TEST")
 _CHUNK = 1 << 20
 
