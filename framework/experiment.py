@@ -46,6 +46,7 @@ class Timer:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
+        log.info("stage %s finished in %.1f s", name, self.seconds[name])
 
 
 def build_plugins(cfg: DictConfig) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def test_main_command_writes_every_output_and_tracks_offline(tmp_path, data_root
     assert len(offline_runs) == 1, list((run_dir / "wandb").iterdir())
     assert list(offline_runs[0].glob("*.wandb"))
 
-    log = (run_dir / "__main__.log").read_text()
+    log = (run_dir / "framework.log").read_text()
     assert "iteration 3/3" in log
     assert "autoencoder reference test F1" in log
 
@@ -115,12 +115,13 @@ def test_main_command_writes_every_output_and_tracks_offline(tmp_path, data_root
 def test_unknown_choice_is_refused_before_training(tmp_path, data_root):
     done = cli(tmp_path / "run", data_root, "classifier=forest", "logger=none")
     assert done.returncode != 0
-    assert "classifier" in done.stderr and "forest" in done.stderr
+    assert "classifier" in done.stderr
+    assert "forest" in done.stderr
     assert "svm" in done.stderr, "the error should list the available choices"
 
 
 class FailingOracle:
-    """Answers the first query round, then fails like a lost annotator."""
+    """Label the first query round, then fail as a lost annotator would."""
 
     def __init__(self, pool) -> None:
         self.labels = pool.labels
