@@ -3,8 +3,8 @@
 An encoder plugin is a `pytorch_lightning.LightningModule` that, besides the
 usual `training_step`, `validation_step` and `configure_optimizers`, has:
 
-- `encode(x) -> Tensor` of shape (batch, code_size): the features that the
-  classifier sees;
+- `encode(x) -> Tensor` of shape (batch, code_size): the features of the
+  classifier;
 - `score(x) -> Tensor` of shape (batch,): the anomaly score of each series,
   higher meaning more anomalous.
 
@@ -113,7 +113,7 @@ class EpochLog(Callback):
 
 @dataclass(frozen=True)
 class FitReport:
-    """What encoder training did."""
+    """Summary of one encoder training: epochs, best epoch and its loss, time."""
 
     epochs: int
     best_epoch: int

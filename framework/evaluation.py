@@ -62,7 +62,8 @@ def threshold_references(
     validation: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, dict[str, float]]:
-    """Compute the paper's reference lines: the autoencoder used as a detector.
+    """Compute the reference lines of Šabata and Holeňa (2020): the autoencoder
+    used as a detector.
 
     Args:
         initial_threshold: Threshold of the seeder (mean + k·std of the pool).

@@ -1,4 +1,4 @@
-"""What the loop expects of each kind of plugin, and the start-up checks.
+"""Interfaces of the plugin kinds, and the checks run before training.
 
 Classifiers are scikit-learn estimators with `predict_proba`, resamplers are
 imbalanced-learn samplers, query strategies are modAL-style functions and

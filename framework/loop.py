@@ -175,7 +175,7 @@ class ActiveLearningLoop:
 @contextlib.contextmanager
 def _quiet_modal() -> Iterator[None]:
     # modAL 0.4.2.1 passes `force_all_finite`, which scikit-learn 1.6 renamed
-    # and warns about; the check it asks for still runs.
+    # and warns about; the finiteness check itself still runs.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*force_all_finite.*")
         yield

@@ -163,7 +163,7 @@ def test_zip_without_the_data_set(server, tmp_path):
     files = toy_files()
     del files[f"{NAME}_TEST.txt"]
     server.routes["/Toy.zip"] = make_zip(files)
-    with pytest.raises(DownloadError, match=f"no {NAME}_TEST.txt"):
+    with pytest.raises(DownloadError, match=f"{NAME}_TEST.txt is missing from the zip"):
         source(server, tmp_path).load()
 
 
@@ -218,7 +218,7 @@ def test_damaged_local_file_names_the_file(tmp_path):
         ("1 0.5 NaN\n", "line 1, field 3: 'NaN' is not a finite number"),
         ("1 inf 0.5\n", "field 2: 'inf' is not a finite number"),
         ("1.5 0.5 0.5\n", "class label '1.5' is not a whole number"),
-        ("\n\n", "holds no series"),
+        ("\n\n", "contains no series"),
         ("1\n", "a label and at least one sample"),
     ],
 )

@@ -8,7 +8,7 @@ so :meth:`UCRSource.load` returns them concatenated.
 Where the files come from, first match wins:
 
 1. ``root`` when given: ``<root>/<NAME>/`` or ``<root>/`` itself. A ``root``
-   that holds neither is an error, never a silent download.
+   that contains neither is an error, never a silent download.
 2. The cache: ``<cache_dir>/<NAME>/``.
 3. The archive: ``<url>`` is downloaded into the cache, checked and extracted.
 
@@ -72,7 +72,7 @@ def read_ucr_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             rows.append(fields)
             line_numbers.append(number)
     if not rows:
-        raise DataError(f"{path} holds no series")
+        raise DataError(f"{path} is empty: it contains no series")
     if len(rows[0]) < 2:
         raise DataError(
             f"{path}, line {line_numbers[0]}: a label and at least one sample "
@@ -192,7 +192,7 @@ class UCRSource:
                     log.info("data %s read from %s", self.name, directory)
                     return directory
             raise DataError(
-                f"data.root={self.root} holds neither {self.name}/"
+                f"data.root={self.root} contains neither {self.name}/"
                 f"{self.files[0]} nor {self.files[0]}; point data.root (or "
                 "TSAL_DATA_ROOT) at the directory holding the data set, or set "
                 "it to null to download it"
@@ -265,7 +265,7 @@ class UCRSource:
                     received += len(chunk)
         except urllib.error.HTTPError as error:
             raise DownloadError(
-                f"the server answered {error.code} {error.reason}"
+                f"the server responded {error.code} {error.reason}"
             ) from error
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", None) or repr(error)
@@ -295,7 +295,7 @@ class UCRSource:
             }
             for file in self.files:
                 if file not in members:
-                    raise DownloadError(f"the zip holds no {file}")
+                    raise DownloadError(f"{file} is missing from the zip")
                 with (
                     bundle.open(members[file]) as source,
                     (directory / file).open("wb") as sink,

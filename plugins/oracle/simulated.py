@@ -1,4 +1,4 @@
-"""Simulated annotator that answers from the ground truth of the pool."""
+"""Simulated annotator that returns the ground-truth labels of the pool."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ class ThresholdSeeder:
     them are taken.
 
     Args:
-        k: Standard deviations above the mean score (3 in the paper).
+        k: Standard deviations above the mean score (Šabata and Holeňa,
+            2020, use 3).
     """
 
     def __init__(self, k: float = 3.0) -> None:
