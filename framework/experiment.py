@@ -293,7 +293,7 @@ def _title(cfg: DictConfig) -> str:
         f"{group}={_choice(cfg[group])}"
         for group in ("classifier", "resampler", "query")
     ]
-    return f"{cfg.data.name}, seed {cfg.seed}: " + ", ".join(choices)
+    return f"{cfg.data.name}, seed {cfg.seed}\n" + ", ".join(choices)
 
 
 def _choice(group_cfg: Any) -> str:

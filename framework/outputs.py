@@ -124,9 +124,9 @@ def plot_learning_curve(
     axes.set_xlabel("oracle labels used")
     axes.set_ylabel("test F1 of the anomaly class")
     axes.set_ylim(0, 1)
-    axes.set_title(title)
+    axes.set_title(title, fontsize="medium")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
 
     buffer = io.BytesIO()
