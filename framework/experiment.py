@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from framework.cache import CachedEncoder, EncoderCache, encoder_key
 from framework.data import Splits, split_series
 from framework.encoder import check_encoder, encode_and_score, fit_encoder
 from framework.evaluation import anomaly_metrics, threshold_references
@@ -90,6 +91,57 @@ def load_splits(cfg: DictConfig) -> Splits:
         fractions=dict(cfg.data.split),
         seed=cfg.seed,
     )
+
+
+def trained_encoder(
+    cfg: DictConfig, splits: Splits
+) -> tuple[CachedEncoder, dict[str, Any]]:
+    """Train the encoder on the pool, or load it from the cache when enabled.
+
+    Returns:
+        The weights with the codes and scores of every split, and a record of
+        where they came from for the summary.
+    """
+    module = instantiate(cfg.encoder.module)
+    check_encoder(module)
+    trainer_options = OmegaConf.to_container(cfg.trainer, resolve=True)
+
+    def train() -> CachedEncoder:
+        fit = fit_encoder(
+            module,
+            trainer_options,
+            splits.pool.series,
+            splits.validation.series,
+            batch_size=cfg.encoder.batch_size,
+            seed=cfg.seed,
+        )
+        features, scores = {}, {}
+        for name, split in splits.items():
+            features[name], scores[name] = encode_and_score(module, split.series)
+        return CachedEncoder(module.state_dict(), features, scores, fit)
+
+    if not cfg.encoder.get("cache", False):
+        log.info("encoder cache off: training")
+        return train(), {"cache": "off"}
+
+    key = encoder_key(
+        {name: split.series for name, split in splits.items()},
+        OmegaConf.to_container(cfg.encoder, resolve=True),
+        trainer_options,
+        cfg.seed,
+    )
+    cache = EncoderCache(cfg.encoder.cache_dir)
+    with cache.lock(key):
+        cached = cache.load(key)
+        if cached is not None:
+            entry = cache.entry(key)
+            log.info("encoder loaded from the cache %s", entry)
+            return cached, {"cache": "loaded", "cache_entry": str(entry)}
+        log.info("encoder %s not in the cache: training", key)
+        trained = train()
+        entry = cache.store(key, trained)
+        log.info("encoder stored in the cache %s", entry)
+        return trained, {"cache": "stored", "cache_entry": str(entry)}
 
 
 def evaluate(
@@ -167,21 +219,8 @@ def _run_stages(
     )
 
     with timer.stage("encoder"):
-        module = instantiate(cfg.encoder.module)
-        check_encoder(module)
-        trainer_options = OmegaConf.to_container(cfg.trainer, resolve=True)
-        fit = fit_encoder(
-            module,
-            trainer_options,
-            splits.pool.series,
-            splits.validation.series,
-            batch_size=cfg.encoder.batch_size,
-            seed=cfg.seed,
-        )
-    with timer.stage("features"):
-        features, scores = {}, {}
-        for name, split in splits.items():
-            features[name], scores[name] = encode_and_score(module, split.series)
+        encoder, origin = trained_encoder(cfg, splits)
+    features, scores, fit = encoder.features, encoder.scores, encoder.fit
 
     with timer.stage("seed"):
         seed = plugins["seeder"](scores["pool"])
@@ -211,6 +250,8 @@ def _run_stages(
             "epochs": fit.epochs,
             "best_epoch": fit.best_epoch,
             "best_val_loss": fit.best_val_loss,
+            "training_seconds": fit.seconds,
+            **origin,
         },
         seed=seed_summary,
         references=references,

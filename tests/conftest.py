@@ -24,3 +24,11 @@ def data_root() -> Path:
             "holding ECG5000/ECG5000_TRAIN.txt and ECG5000_TEST.txt"
         )
     return root
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Point the data and encoder caches of every test away from the home dir."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("TSAL_CACHE_DIR", str(cache))
+    return cache

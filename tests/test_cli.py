@@ -29,11 +29,17 @@ SMALL = [
 ]
 
 
-def cli(run_dir: Path, data_root: Path, *overrides: str, **env: str):
+def cli(
+    run_dir: Path,
+    data_root: Path,
+    *overrides: str,
+    cache: Path | None = None,
+    **env: str,
+):
     environment = {
         **os.environ,
         "TSAL_DATA_ROOT": str(data_root),
-        "TSAL_CACHE_DIR": str(run_dir / "cache"),
+        "TSAL_CACHE_DIR": str(cache or run_dir / "cache"),
         **env,
     }
     return subprocess.run(
@@ -93,7 +99,6 @@ def test_main_command_writes_every_output_and_tracks_offline(tmp_path, data_root
     assert set(summary["timings"]) == {
         "data",
         "encoder",
-        "features",
         "seed",
         "loop",
         "plot",
@@ -110,6 +115,23 @@ def test_main_command_writes_every_output_and_tracks_offline(tmp_path, data_root
     log = (run_dir / "framework.log").read_text()
     assert "iteration 3/3" in log
     assert "autoencoder reference test F1" in log
+    assert summary["encoder"]["cache"] == "stored"
+
+
+def test_second_run_loads_encoder_and_repeats_results(tmp_path, data_root):
+    first = cli(tmp_path / "first", data_root, "logger=none", cache=tmp_path)
+    second = cli(tmp_path / "second", data_root, "logger=none", cache=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    summary = json.loads((tmp_path / "second" / "summary.json").read_text())
+    assert summary["encoder"]["cache"] == "loaded"
+    assert (
+        "encoder loaded from the cache"
+        in (tmp_path / "second" / "framework.log").read_text()
+    )
+    first_rows = (tmp_path / "first" / "results.csv").read_bytes()
+    assert (tmp_path / "second" / "results.csv").read_bytes() == first_rows
 
 
 def test_unknown_choice_is_refused_before_training(tmp_path, data_root):
