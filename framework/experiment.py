@@ -257,6 +257,9 @@ def _run_stages(
         references=references,
     )
 
+    # modAL breaks ties between equally uncertain series with numpy's global
+    # generator.
+    np.random.seed(cfg.loop.random_state)
     loop = ActiveLearningLoop(
         estimator=plugins["estimator"],
         query_strategy=plugins["query_strategy"],
