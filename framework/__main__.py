@@ -12,7 +12,13 @@ from framework.experiment import run
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run one experiment and return its final test F1 for Hydra sweepers."""
-    summary = run(cfg, HydraConfig.get().runtime.output_dir)
+    runtime = HydraConfig.get().runtime
+    choices = {
+        group: str(option)
+        for group, option in runtime.choices.items()
+        if not group.startswith("hydra/") and option is not None
+    }
+    summary = run(cfg, runtime.output_dir, choices=choices)
     return summary["final"]["test"]["f1"]
 
 

@@ -6,6 +6,8 @@ notebooks call it directly.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -177,16 +179,43 @@ def describe_seed(seed: Seed, pool_labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+# Config entries that say where files are or how a run is tracked, not what
+# it computes; a finished run is reused even when they differ.
+LOCATION_KEYS = ("data.root", "data.cache_dir", "encoder.cache_dir", "logger")
+
+
+def run(
+    cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run the whole method once and write its files to `run_dir`.
+
+    When `run_dir` holds a finished run of the same config and
+    `skip_finished` is true, that run's summary is returned and nothing is
+    recomputed; an unfinished run there is started over.
+
+    Args:
+        cfg: The composed config.
+        run_dir: Directory for results.csv, summary.json and the plot.
+        choices: The option picked in each config group, for example
+            {"classifier": "svm"}; derived from the `_target_`s when None.
 
     Returns:
         The summary that is also written to `run_dir/summary.json`.
     """
-    timer = Timer()
-    recorder = RunRecorder(run_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
-    recorder.update_summary(config=config)
+    if cfg.get("skip_finished", True):
+        finished = finished_summary(run_dir, config)
+        if finished is not None:
+            log.info(
+                "%s already holds this finished run; skipping it "
+                "(skip_finished=false runs it again)",
+                run_dir,
+            )
+            return finished
+
+    timer = Timer()
+    recorder = RunRecorder(run_dir, start_over=True)
+    recorder.update_summary(config=config, choices=choices or _choices(cfg))
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     plugins = build_plugins(cfg)
@@ -204,6 +233,54 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         raise
     tracker.finish({"completed": True, **_flatten(summary["final"])})
     return summary
+
+
+def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None:
+    """Return the summary of a finished run of `config` in `run_dir`, else None.
+
+    Raises:
+        ValueError: `run_dir` holds a finished run of another config, which
+            a rerun would overwrite.
+    """
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not summary.get("completed"):
+        return None
+    differences = _differences(
+        _without_locations(summary.get("config", {})), _without_locations(config)
+    )
+    if differences:
+        raise ValueError(
+            f"{run_dir} holds a finished run of another config (differs in "
+            f"{', '.join(differences[:5])}); choose another output directory "
+            "(hydra.run.dir or hydra.sweep.dir) or set skip_finished=false to "
+            "overwrite it"
+        )
+    return summary
+
+
+def _without_locations(config: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    for dotted in LOCATION_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = config
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return config
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def _run_stages(
@@ -295,7 +372,8 @@ def _run_stages(
 
     path = recorder.run_dir / "learning_curve.png"
     with timer.stage("plot"):
-        plot_learning_curve(recorder.rows, references, path, title=_title(cfg))
+        title = _title(cfg, recorder.summary["choices"])
+        plot_learning_curve(recorder.rows, references, path, title=title)
     recorder.update_summary(
         completed=True,
         stop_reason=loop.stop_reason,
@@ -332,14 +410,36 @@ def _flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _title(cfg: DictConfig) -> str:
-    choices = [
-        f"{group}={_choice(cfg[group])}"
+PLUGIN_GROUPS = (
+    "data",
+    "encoder",
+    "seeder",
+    "resampler",
+    "classifier",
+    "query",
+    "oracle",
+    "logger",
+)
+
+
+def _title(cfg: DictConfig, choices: dict[str, str]) -> str:
+    picked = [
+        f"{group}={choices.get(group, '?')}"
         for group in ("classifier", "resampler", "query")
     ]
-    return f"{cfg.data.name}, seed {cfg.seed}\n" + ", ".join(choices)
+    return (
+        f"{cfg.data.name}, seed {cfg.seed}, repeat {cfg.get('repeat', 0)}\n"
+        + ", ".join(picked)
+    )
 
 
-def _choice(group_cfg: Any) -> str:
-    target = group_cfg.get("_target_") if group_cfg else None
-    return str(target).rsplit(".", 1)[-1] if target else "none"
+def _choices(cfg: DictConfig) -> dict[str, str]:
+    """Name each group's plugin by its class or function, without Hydra."""
+    names = {}
+    for group in PLUGIN_GROUPS:
+        node = cfg.get(group)
+        if group in ("data", "encoder") and node is not None:
+            node = node.get("source") or node.get("module")
+        target = node.get("_target_") if node else None
+        names[group] = str(target).rsplit(".", 1)[-1] if target else "none"
+    return names

@@ -57,9 +57,13 @@ class RunRecorder:
         run_dir: Directory of the run, usually Hydra's output directory.
     """
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, start_over: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if start_over:
+            # Files of an earlier, unfinished run here must not mix with ours.
+            for name in ("results.csv", "summary.json", "learning_curve.png"):
+                (self.run_dir / name).unlink(missing_ok=True)
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {"completed": False}
 

@@ -1,0 +1,83 @@
+"""Rerunning into an output directory: finished runs are kept, others redone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from framework.experiment import finished_summary, run
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SMALL = [
+    "+experiment=ecg5000",
+    "logger=none",
+    "encoder.module.hidden_sizes=[8,4]",
+    "encoder.batch_size=256",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "loop.iterations=2",
+    "loop.n_instances=5",
+]
+
+
+def small_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=[*SMALL, *overrides])
+
+
+@pytest.fixture
+def data_env(data_root, monkeypatch):
+    monkeypatch.setenv("TSAL_DATA_ROOT", str(data_root))
+
+
+def test_finished_run_is_not_recomputed(tmp_path, data_env, caplog):
+    first = run(small_config(), tmp_path)
+    results = (tmp_path / "results.csv").stat().st_mtime_ns
+    caplog.clear()
+    caplog.set_level("INFO")
+
+    again = run(small_config(), tmp_path)
+
+    assert again == json.loads((tmp_path / "summary.json").read_text())
+    assert again["final"] == first["final"]
+    assert (tmp_path / "results.csv").stat().st_mtime_ns == results
+    assert "already holds this finished run" in caplog.text
+
+
+def test_other_config_in_finished_dir_is_rejected(tmp_path, data_env):
+    run(small_config(), tmp_path)
+    with pytest.raises(ValueError, match="loop.iterations.*skip_finished=false"):
+        run(small_config("loop.iterations=3"), tmp_path)
+
+
+def test_skip_finished_false_reruns(tmp_path, data_env):
+    run(small_config(), tmp_path)
+    summary = run(small_config("loop.iterations=3", "skip_finished=false"), tmp_path)
+    assert summary["final"]["iteration"] == 3
+
+
+def test_unfinished_run_starts_over(tmp_path, data_env):
+    (tmp_path / "results.csv").write_text("iteration,split\n7,test\n")
+    (tmp_path / "summary.json").write_text('{"completed": false}')
+    run(small_config(), tmp_path)
+    iterations = [
+        line.split(",")[0]
+        for line in (tmp_path / "results.csv").read_text().splitlines()[1:]
+    ]
+    assert iterations == ["0", "0", "1", "1", "2", "2"]
+
+
+def test_location_keys_do_not_block_reuse(tmp_path, data_env):
+    run(small_config(), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary["config"]["data"]["root"] = "/moved/elsewhere"
+    assert finished_summary(tmp_path, summary["config"]) is not None
+
+
+def test_choices_name_plugins_without_hydra(tmp_path, data_env):
+    summary = run(small_config("classifier=knn"), tmp_path)
+    assert summary["choices"]["classifier"] == "KNeighborsClassifier"
+    assert summary["choices"]["logger"] == "NullTracker"
