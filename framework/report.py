@@ -1,0 +1,254 @@
+"""Summarise a sweep: tidy CSV, learning-curve figure and table of final F1.
+
+    python -m framework.report multirun/2026-12-04/10-00-00
+
+reads every run below the directory (each `summary.json` with its
+`results.csv`), also those of a sweep still running or stopped half way,
+and writes into the directory (or `--out`):
+
+- `runs.csv`: one row per run, iteration and split, with the run's
+  classifier, resampler, query, seed and repeat;
+- `learning_curves.png`: test F1 against oracle labels used, one panel per
+  classifier, one line per resampler with a band of one standard deviation
+  over seeds and repeats, and the autoencoder's reference lines;
+- `final_f1.md`: mean ± standard deviation of the test F1 after the last
+  iteration, per classifier and resampler, best first.
+
+Only finished runs enter the figure and the table; `runs.csv` keeps the rows
+of unfinished ones with `completed` false.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from framework.outputs import write_atomic
+
+log = logging.getLogger(__name__)
+
+RUN_COLUMNS = ("classifier", "resampler", "query", "seed", "repeat")
+REFERENCES = {
+    "initial_threshold": "autoencoder, initial threshold",
+    "best_threshold": "autoencoder, best validation threshold",
+    "best_on_test": "autoencoder, best test threshold (upper bound)",
+}
+
+
+def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read every run below `sweep_dir`.
+
+    Returns:
+        The per-iteration rows of all runs, and one row per run with its
+        choices, whether it finished, and its reference lines.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
+    rows, runs = [], []
+    for summary_path in sorted(sweep_dir.rglob("summary.json")):
+        run_dir = summary_path.parent
+        try:
+            summary = json.loads(summary_path.read_text())
+        except ValueError as error:
+            log.warning("skipping %s: unreadable summary.json (%s)", run_dir, error)
+            continue
+        config = summary.get("config", {})
+        choices = summary.get("choices", {})
+        run = {
+            "run": str(run_dir.relative_to(sweep_dir)),
+            "classifier": choices.get("classifier"),
+            "resampler": choices.get("resampler"),
+            "query": choices.get("query"),
+            "seed": config.get("seed"),
+            "repeat": config.get("repeat", 0),
+            "completed": bool(summary.get("completed")),
+        }
+        for name, reference in summary.get("references", {}).items():
+            run[f"{name}_test_f1"] = reference.get("test_f1")
+        runs.append(run)
+        results_path = run_dir / "results.csv"
+        if results_path.exists():
+            results = pd.read_csv(results_path)
+            for column in ("run", *RUN_COLUMNS, "completed"):
+                results.insert(len(results.columns), column, run[column])
+            rows.append(results)
+    rows_frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return rows_frame, pd.DataFrame(runs)
+
+
+def final_f1_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation of the last iteration's test F1, best first."""
+    test = rows[(rows["split"] == "test") & rows["completed"]]
+    last = test.loc[test.groupby("run")["iteration"].idxmax()]
+    table = (
+        last.groupby(["classifier", "resampler"])
+        .agg(
+            mean_f1=("f1", "mean"),
+            std_f1=("f1", "std"),
+            runs=("f1", "size"),
+            labels_used=("labels_used", "mean"),
+        )
+        .reset_index()
+        .sort_values("mean_f1", ascending=False, ignore_index=True)
+    )
+    return table
+
+
+def markdown_table(table: pd.DataFrame, runs: pd.DataFrame) -> str:
+    lines = [
+        "| classifier | resampler | test F1 (mean ± std) | runs | labels used |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        std = 0.0 if np.isnan(row.std_f1) else row.std_f1
+        lines.append(
+            f"| {row.classifier} | {row.resampler} | {row.mean_f1:.3f} ± {std:.3f} "
+            f"| {row.runs} | {row.labels_used:.0f} |"
+        )
+    finished = runs[runs["completed"]]
+    references = []
+    for name, label in REFERENCES.items():
+        column = f"{name}_test_f1"
+        if column in finished and finished[column].notna().any():
+            values = finished[column].dropna()
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            references.append(f"- {label}: {values.mean():.3f} ± {spread:.3f}")
+    text = "\n".join(lines) + "\n"
+    if references:
+        text += "\nTest F1 of the autoencoder alone, over the same runs:\n\n"
+        text += "\n".join(references) + "\n"
+    return text
+
+
+def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
+    """Draw test F1 against labels used, one panel per classifier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    test = rows[(rows["split"] == "test") & rows["completed"]]
+    classifiers = sorted(test["classifier"].unique())
+    columns = min(3, len(classifiers))
+    lines = -(-len(classifiers) // columns)
+    figure, axes = plt.subplots(
+        lines,
+        columns,
+        figsize=(5 * columns, 3.8 * lines),
+        sharey=True,
+        squeeze=False,
+    )
+    finished = runs[runs["completed"]]
+    colours = plt.get_cmap("tab20")
+    resamplers = sorted(test["resampler"].unique())
+    for panel, classifier in zip(axes.flat, classifiers, strict=False):
+        subset = test[test["classifier"] == classifier]
+        for index, resampler in enumerate(resamplers):
+            curve = subset[subset["resampler"] == resampler]
+            if curve.empty:
+                continue
+            stats = curve.groupby("labels_used")["f1"].agg(["mean", "std"])
+            colour = colours(index % 20)
+            panel.plot(stats.index, stats["mean"], color=colour, label=resampler)
+            band = stats["std"].fillna(0.0)
+            panel.fill_between(
+                stats.index,
+                stats["mean"] - band,
+                stats["mean"] + band,
+                color=colour,
+                alpha=0.15,
+            )
+        for (name, label), style in zip(
+            REFERENCES.items(), ("--", "-.", ":"), strict=True
+        ):
+            column = f"{name}_test_f1"
+            if column in finished and finished[column].notna().any():
+                value = finished[column].mean()
+                panel.axhline(value, color="k", linestyle=style, label=label)
+        panel.set_title(classifier)
+        panel.set_xlabel("oracle labels used")
+        panel.set_ylim(0, 1)
+        panel.grid(alpha=0.3)
+    for panel in axes.flat[len(classifiers) :]:
+        panel.set_visible(False)
+    for panel in axes[:, 0]:
+        panel.set_ylabel("test F1 of the anomaly class")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize="small")
+    figure.tight_layout(rect=(0, 0.04 + 0.03 * (len(labels) // 4), 1, 1))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict:
+    """Write runs.csv, learning_curves.png and final_f1.md for a sweep.
+
+    Returns:
+        Counts of runs found, finished and unfinished, and the output paths.
+    """
+    sweep_dir = Path(sweep_dir)
+    out_dir = Path(out_dir) if out_dir is not None else sweep_dir
+    rows, runs = collect(sweep_dir)
+    if runs.empty:
+        raise FileNotFoundError(
+            f"no runs found below {sweep_dir}: it contains no summary.json; pass "
+            "the directory of a sweep (multirun/<date>/<time>) or of one run"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finished = int(runs["completed"].sum())
+    counts = {
+        "runs": len(runs),
+        "finished": finished,
+        "unfinished": len(runs) - finished,
+    }
+    log.info(
+        "found %d runs below %s: %d finished, %d unfinished",
+        counts["runs"],
+        sweep_dir,
+        counts["finished"],
+        counts["unfinished"],
+    )
+    paths = {"runs_csv": out_dir / "runs.csv"}
+    write_atomic(paths["runs_csv"], rows.to_csv(index=False))
+    if finished:
+        table = final_f1_table(rows)
+        paths["table"] = out_dir / "final_f1.md"
+        write_atomic(paths["table"], markdown_table(table, runs))
+        paths["figure"] = out_dir / "learning_curves.png"
+        plot_sweep(rows, runs, paths["figure"])
+    else:
+        log.warning("no finished run yet: only runs.csv was written")
+    return {**counts, **{name: str(path) for name, path in paths.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m framework.report",
+        description="Summarise the runs of a sweep (or a single run directory).",
+    )
+    parser.add_argument("sweep_dir", help="directory holding the runs")
+    parser.add_argument(
+        "--out", help="where to write the report (default: the sweep directory)"
+    )
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result = report(arguments.sweep_dir, arguments.out)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name in ("runs_csv", "table", "figure"):
+        if name in result:
+            print(f"{name}: {result[name]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""A small real sweep through the command line: report and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from framework.report import main as report_main
+from framework.report import report
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = [
+    "-m",
+    "+experiment=ecg5000",
+    "logger=none",
+    "classifier=svm,knn",
+    "resampler=none,rus",
+    "repeat=0,1",
+    "encoder.module.hidden_sizes=[8,4]",
+    "encoder.batch_size=256",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "loop.iterations=3",
+    "loop.n_instances=5",
+]
+
+
+def sweep(sweep_dir: Path, data_root: Path, cache: Path):
+    environment = {
+        **os.environ,
+        "TSAL_DATA_ROOT": str(data_root),
+        "TSAL_CACHE_DIR": str(cache),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *SWEEP, f"hydra.sweep.dir={sweep_dir}"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory, data_root) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    done = sweep(root / "sweep", data_root, root / "cache")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_sweep_trains_encoder_once(finished_sweep):
+    origins = [
+        json.loads(path.read_text())["encoder"]["cache"]
+        for path in sorted((finished_sweep / "sweep").glob("*/summary.json"))
+    ]
+    assert len(origins) == 8
+    assert origins.count("stored") == 1
+    assert origins.count("loaded") == 7
+
+
+def test_report_of_sweep(finished_sweep, tmp_path):
+    result = report(finished_sweep / "sweep", tmp_path)
+    assert (result["runs"], result["finished"], result["unfinished"]) == (8, 8, 0)
+
+    rows = pd.read_csv(tmp_path / "runs.csv")
+    assert len(rows) == 8 * 4 * 2
+    assert set(rows["classifier"]) == {"svm", "knn"}
+    assert set(rows["resampler"]) == {"none", "rus"}
+    assert set(rows["repeat"]) == {0, 1}
+
+    table = (tmp_path / "final_f1.md").read_text()
+    body = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert len(body) == 4
+    means = [float(line.split("|")[3].split("±")[0]) for line in body]
+    assert means == sorted(means, reverse=True)
+    assert "best test threshold (upper bound)" in table
+    assert (tmp_path / "learning_curves.png").stat().st_size > 20_000
+
+
+def test_report_counts_unfinished_runs(finished_sweep, tmp_path):
+    copy = tmp_path / "partial"
+    subprocess.run(["cp", "-r", str(finished_sweep / "sweep"), str(copy)], check=True)
+    summary_path = copy / "0" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["completed"] = False
+    summary_path.write_text(json.dumps(summary))
+
+    result = report(copy, tmp_path / "out")
+
+    assert (result["finished"], result["unfinished"]) == (7, 1)
+    rows = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert not rows[rows["run"] == "0"]["completed"].any()
+    table = (tmp_path / "out" / "final_f1.md").read_text()
+    assert sum(int(line.split("|")[4]) for line in table.splitlines()[2:6]) == 7
+
+
+def test_rerun_of_sweep_redoes_only_unfinished(finished_sweep, data_root):
+    sweep_dir = finished_sweep / "sweep"
+    summary_path = sweep_dir / "3" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["completed"] = False
+    summary_path.write_text(json.dumps(summary))
+    untouched = (sweep_dir / "5" / "results.csv").stat().st_mtime_ns
+
+    done = sweep(sweep_dir, data_root, finished_sweep / "cache")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(summary_path.read_text())["completed"] is True
+    assert (sweep_dir / "5" / "results.csv").stat().st_mtime_ns == untouched
+    skipped = sum(
+        "already holds this finished run" in (path.parent / "framework.log").read_text()
+        for path in sweep_dir.glob("*/summary.json")
+    )
+    assert skipped == 7
+
+
+def test_report_command_rejects_empty_dir(tmp_path, capsys):
+    assert report_main([str(tmp_path)]) == 2
+    assert "no runs found" in capsys.readouterr().err
+
+
+def test_report_command_rejects_missing_dir(tmp_path, capsys):
+    assert report_main([str(tmp_path / "absent")]) == 2
+    assert "does not exist" in capsys.readouterr().err
