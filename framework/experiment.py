@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import threadpoolctl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,6 +30,7 @@ from framework.interfaces import Seed, check_classifier, check_query_strategy
 from framework.loop import (
     ActiveLearningLoop,
     Step,
+    check_loop_settings,
     make_estimator,
     resampler_fallbacks,
 )
@@ -54,6 +57,7 @@ class Timer:
 
 def build_plugins(cfg: DictConfig) -> dict[str, Any]:
     """Instantiate and check the plugins that need no data, before training."""
+    check_loop_settings(cfg.loop.iterations, cfg.loop.n_instances)
     classifier = instantiate(cfg.classifier)
     check_classifier(classifier)
     resampler = instantiate(cfg.resampler) if cfg.get("resampler") else None
@@ -213,6 +217,8 @@ def run(
             )
             return finished
 
+    if cfg.get("threads"):
+        limit_threads(int(cfg.threads))
     timer = Timer()
     recorder = RunRecorder(run_dir, start_over=True)
     recorder.update_summary(config=config, choices=choices or _choices(cfg))
@@ -233,6 +239,20 @@ def run(
         raise
     tracker.finish({"completed": True, **_flatten(summary["final"])})
     return summary
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the threads of torch and of the BLAS and OpenMP pools of numpy.
+
+    Parallel jobs that each start one thread per core spend most of their
+    time waiting for each other; with n jobs on c cores, c // n threads each
+    avoids that.
+    """
+    if threads < 1:
+        raise ValueError(f"threads={threads} must be at least 1, or null")
+    torch.set_num_threads(threads)
+    threadpoolctl.threadpool_limits(threads)
+    log.info("using %d threads", threads)
 
 
 def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None:
@@ -370,10 +390,11 @@ def _run_stages(
                 timings=timer.seconds,
             )
 
-    path = recorder.run_dir / "learning_curve.png"
-    with timer.stage("plot"):
-        title = _title(cfg, recorder.summary["choices"])
-        plot_learning_curve(recorder.rows, references, path, title=title)
+    if cfg.get("plot", True):
+        path = recorder.run_dir / "learning_curve.png"
+        with timer.stage("plot"):
+            title = _title(cfg, recorder.summary["choices"])
+            plot_learning_curve(recorder.rows, references, path, title=title)
     recorder.update_summary(
         completed=True,
         stop_reason=loop.stop_reason,

@@ -94,6 +94,18 @@ class Step:
     learner: ActiveLearner
 
 
+def check_loop_settings(iterations: int, n_instances: int) -> None:
+    """Reject loop settings that cannot run, naming the config key."""
+    if iterations < 0:
+        raise ValueError(
+            f"loop.iterations={iterations} is invalid: it must be 0 or more"
+        )
+    if n_instances < 1:
+        raise ValueError(
+            f"loop.n_instances={n_instances} is invalid: it must be at least 1"
+        )
+
+
 class ActiveLearningLoop:
     """Query the oracle round by round and refit the learner after each round.
 
@@ -116,10 +128,7 @@ class ActiveLearningLoop:
         iterations: int,
         n_instances: int,
     ) -> None:
-        if iterations < 0:
-            raise ValueError(f"loop.iterations={iterations} must be >= 0")
-        if n_instances < 1:
-            raise ValueError(f"loop.n_instances={n_instances} must be at least 1")
+        check_loop_settings(iterations, n_instances)
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.oracle = oracle

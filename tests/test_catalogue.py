@@ -72,3 +72,12 @@ def test_classifier_and_query_run_two_iterations(classifier, query):
 def test_unknown_choice_lists_the_options():
     with pytest.raises(Exception, match="smote"):
         compose_config("resampler=smoot")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("loop.iterations=-1", "loop.iterations=-1"), ("loop.n_instances=0", "=0")],
+)
+def test_bad_loop_settings_fail_before_training(override, message):
+    with pytest.raises(ValueError, match=message):
+        build_plugins(compose_config(override))

@@ -17,6 +17,7 @@ Every file is checked against its sha256 when the configuration lists one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import logging
@@ -52,10 +53,26 @@ def read_ucr_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     ``series`` is a float array of shape ``(n, length)`` and ``classes`` an
     integer array of shape ``(n,)``. Blank lines are ignored; every other line
     must hold the same number of finite numbers.
+
+    Parsed files are kept in memory, keyed by path, size and modification
+    time, so the jobs of a sweep that share a worker process parse each file
+    once.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
+    stat = path.stat()
+    series, classes = _read_ucr_text(
+        str(path.resolve()), stat.st_size, stat.st_mtime_ns
+    )
+    return series.copy(), classes.copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _read_ucr_text(
+    path_text: str, size: int, mtime_ns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path_text)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     with path.open(encoding="ascii", errors="replace") as handle:
