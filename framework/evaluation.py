@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from scipy.stats import rankdata
+from sklearn.metrics import precision_recall_curve
 
 METRICS = ("f1", "precision", "recall", "auroc", "auprc")
 
@@ -20,22 +14,60 @@ def anomaly_metrics(
 ) -> dict[str, float]:
     """Return F1, precision, recall, AUROC and AUPRC with anomalies as positives.
 
+    The values equal scikit-learn's `f1_score`, `precision_score` and
+    `recall_score` with `zero_division=0`, `roc_auc_score` and
+    `average_precision_score`; computing them here with numpy skips the
+    input validation that made scikit-learn's functions most of the time of
+    an active-learning iteration.
+
     Args:
         labels: True labels, 1 for an anomaly.
         predicted: Predicted labels.
         probability: Predicted anomaly probability or score, used for the
             areas under the curves.
     """
-    both_classes = len(np.unique(labels)) == 2
+    labels = np.asarray(labels) == 1
+    predicted = np.asarray(predicted) == 1
+    probability = np.asarray(probability, dtype=np.float64)
+    true_positives = int(np.sum(labels & predicted))
+    predicted_positives = int(np.sum(predicted))
+    positives = int(np.sum(labels))
+    precision = true_positives / predicted_positives if predicted_positives else 0.0
+    recall = true_positives / positives if positives else 0.0
+    denominator = predicted_positives + positives
+    f1 = 2 * true_positives / denominator if denominator else 0.0
+    both_classes = 0 < positives < len(labels)
     return {
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
-        "auroc": float(roc_auc_score(labels, probability)) if both_classes else np.nan,
-        "auprc": float(average_precision_score(labels, probability))
-        if both_classes
-        else np.nan,
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "auroc": _auroc(labels, probability) if both_classes else np.nan,
+        "auprc": _average_precision(labels, probability) if both_classes else np.nan,
     }
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    # Mann-Whitney U statistic over the positives, with tied scores sharing
+    # their mean rank, divided by the number of positive-negative pairs.
+    ranks = rankdata(scores)
+    positives = int(labels.sum())
+    negatives = len(labels) - positives
+    rank_sum = float(ranks[labels].sum())
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    # Sum over distinct thresholds, highest first, of precision times the
+    # recall gained at that threshold.
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_each_score = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    true_positives = np.cumsum(labels)[last_of_each_score]
+    predicted_positives = last_of_each_score + 1
+    precision = true_positives / predicted_positives
+    recall = true_positives / true_positives[-1]
+    recall_gain = np.diff(recall, prepend=0.0)
+    return float(np.sum(recall_gain * precision))
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

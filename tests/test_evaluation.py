@@ -51,3 +51,39 @@ def test_threshold_references_initial_threshold_is_strict():
     references = threshold_references(3.0, (labels, scores), (labels, scores))
     # Only the score 4.0 lies strictly above 3.0, so recall is one half.
     assert references["initial_threshold"]["test_recall"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_anomaly_metrics_match_scikit_learn(seed):
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 300))
+    labels = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(int)
+    labels[:2] = [0, 1]
+    # Rounded scores give ties, which both areas must handle as scikit-learn does.
+    scores = np.round(rng.random(n) + 0.3 * labels, int(rng.integers(1, 4)))
+    predicted = (rng.random(n) < 0.2).astype(int)
+    ours = anomaly_metrics(labels, predicted, scores)
+    expected = {
+        "f1": sk.f1_score(labels, predicted, zero_division=0),
+        "precision": sk.precision_score(labels, predicted, zero_division=0),
+        "recall": sk.recall_score(labels, predicted, zero_division=0),
+        "auroc": sk.roc_auc_score(labels, scores),
+        "auprc": sk.average_precision_score(labels, scores),
+    }
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_anomaly_metrics_without_predicted_anomalies():
+    labels = np.array([0, 1, 0, 1])
+    metrics = anomaly_metrics(labels, np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert metrics["precision"] == 0.0
+    assert metrics["f1"] == 0.0
+
+
+def test_anomaly_metrics_one_class_has_no_areas():
+    metrics = anomaly_metrics(np.zeros(3), np.zeros(3), np.array([0.1, 0.2, 0.3]))
+    assert np.isnan(metrics["auroc"])
+    assert np.isnan(metrics["auprc"])
