@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -18,7 +20,12 @@ def main(cfg: DictConfig) -> float:
         for group, option in runtime.choices.items()
         if not group.startswith("hydra/") and option is not None
     }
-    summary = run(cfg, runtime.output_dir, choices=choices)
+    try:
+        summary = run(cfg, runtime.output_dir, choices=choices)
+    except KeyboardInterrupt:
+        # run() has logged where the finished iterations are; a traceback
+        # would only bury that line. 130 is the shell's code for Ctrl-C.
+        sys.exit(130)
     return summary["final"]["test"]["f1"]
 
 

@@ -8,8 +8,9 @@ every source is evaluated under the same protocol.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -61,7 +62,7 @@ def anomaly_labels(classes: np.ndarray, anomaly_classes: Sequence[int]) -> np.nd
             does not contain, or covers every class in the data.
     """
     present = set(np.unique(classes).tolist())
-    wanted = [int(c) for c in anomaly_classes]
+    wanted = _class_list(anomaly_classes)
     if not wanted:
         raise ValueError(
             "data.anomaly_classes is empty; list the classes that count as "
@@ -79,6 +80,29 @@ def anomaly_labels(classes: np.ndarray, anomaly_classes: Sequence[int]) -> np.nd
             "data, so no series is normal; leave at least one class out"
         )
     return np.isin(classes, wanted).astype(np.int64)
+
+
+def _class_list(anomaly_classes: Any) -> list[int]:
+    if isinstance(anomaly_classes, (str, bytes)) or not isinstance(
+        anomaly_classes, Iterable
+    ):
+        raise ValueError(
+            f"data.anomaly_classes={anomaly_classes!r} is invalid: it must be a "
+            "list of class labels, for example [3,4,5]"
+        )
+    wanted = []
+    for value in anomaly_classes:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number.is_integer():
+            raise ValueError(
+                f"data.anomaly_classes contains {value!r}, which is not a whole "
+                "number; list the integer class labels of the data"
+            )
+        wanted.append(int(number))
+    return wanted
 
 
 def split_series(
@@ -103,15 +127,22 @@ def split_series(
     indices = np.arange(len(series))
 
     held_out = shares["validation"] + shares["test"]
-    pool_idx, rest_idx = train_test_split(
-        indices, test_size=held_out, stratify=labels, random_state=seed
-    )
-    validation_idx, test_idx = train_test_split(
-        rest_idx,
-        test_size=shares["test"] / held_out,
-        stratify=labels[rest_idx],
-        random_state=seed,
-    )
+    try:
+        pool_idx, rest_idx = train_test_split(
+            indices, test_size=held_out, stratify=labels, random_state=seed
+        )
+        validation_idx, test_idx = train_test_split(
+            rest_idx,
+            test_size=shares["test"] / held_out,
+            stratify=labels[rest_idx],
+            random_state=seed,
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"data.split={shares} cannot be stratified over {len(series)} series "
+            f"with {int(labels.sum())} anomalies ({error}); raise the smallest "
+            "share"
+        ) from error
 
     def take(idx: np.ndarray) -> Split:
         idx = np.sort(idx)
@@ -119,6 +150,13 @@ def split_series(
 
     splits = Splits(take(pool_idx), take(validation_idx), take(test_idx))
     for name, split in splits.items():
+        if split.n_anomalies == 0 or split.n_anomalies == len(split):
+            kind = "no anomaly" if split.n_anomalies == 0 else "only anomalies"
+            raise ValueError(
+                f"the {name} split ({len(split)} series) has {kind}, so F1 and the "
+                f"areas under the curves are undefined there; raise "
+                f"data.split.{name}={shares[name]:g}"
+            )
         log.info(
             "%s split: %d series, %d anomalies (%.1f%%)",
             name,
@@ -135,12 +173,20 @@ def _check_fractions(fractions: dict[str, float]) -> dict[str, float]:
         raise ValueError(
             f"data.split has keys {sorted(keys)}; it needs exactly {list(SPLIT_NAMES)}"
         )
-    shares = {name: float(fractions[name]) for name in SPLIT_NAMES}
+    shares = {}
+    for name in SPLIT_NAMES:
+        try:
+            shares[name] = float(fractions[name])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"data.split.{name}={fractions[name]!r} is invalid: it must be a "
+                "number greater than 0 and less than 1"
+            ) from None
     for name, share in shares.items():
         if not 0 < share < 1:
             raise ValueError(
-                f"data.split.{name}={share} is out of range; each share must be "
-                "between 0 and 1"
+                f"data.split.{name}={share} is out of range: each share must be "
+                "greater than 0 and less than 1"
             )
     total = sum(shares.values())
     if not np.isclose(total, 1.0):

@@ -69,7 +69,7 @@ class BestWeights(Callback):
     def __init__(self, monitor: str = MONITOR) -> None:
         self.monitor = monitor
         self.best_score = float("inf")
-        self.best_epoch = -1
+        self.best_epoch = 0
         self._state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule):
@@ -83,7 +83,8 @@ class BestWeights(Callback):
             )
         if float(value) < self.best_score:
             self.best_score = float(value)
-            self.best_epoch = trainer.current_epoch
+            # Counted from 1, as in the per-epoch log lines.
+            self.best_epoch = trainer.current_epoch + 1
             self._state = copy.deepcopy(module.state_dict())
 
     def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -94,9 +95,9 @@ class BestWeights(Callback):
 class EpochLog(Callback):
     """Log one line per epoch, so that a run's log shows how training went."""
 
-    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule):
-        if trainer.sanity_checking:
-            return
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule):
+        # Lightning runs validation before this hook, so both losses here
+        # belong to the epoch that just ended.
         metrics = trainer.callback_metrics
         losses = ", ".join(
             f"{name} {float(metrics[name]):.4f}"

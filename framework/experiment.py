@@ -58,6 +58,12 @@ class Timer:
 def build_plugins(cfg: DictConfig) -> dict[str, Any]:
     """Instantiate and check the plugins that need no data, before training."""
     check_loop_settings(cfg.loop.iterations, cfg.loop.n_instances)
+    max_epochs = cfg.trainer.get("max_epochs")
+    if not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ValueError(
+            f"trainer.max_epochs={max_epochs!r} is invalid: the encoder must "
+            "train for at least 1 epoch"
+        )
     classifier = instantiate(cfg.classifier)
     check_classifier(classifier)
     resampler = instantiate(cfg.resampler) if cfg.get("resampler") else None
@@ -93,7 +99,7 @@ def load_splits(cfg: DictConfig) -> Splits:
     return split_series(
         series,
         classes,
-        anomaly_classes=list(cfg.data.anomaly_classes),
+        anomaly_classes=cfg.data.anomaly_classes,
         fractions=dict(cfg.data.split),
         seed=cfg.seed,
     )
@@ -223,22 +229,37 @@ def run(
     recorder = RunRecorder(run_dir, start_over=True)
     recorder.update_summary(config=config, choices=choices or _choices(cfg))
 
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    plugins = build_plugins(cfg)
-    tracker = plugins["tracker"]
-    tracker.start(config, str(run_dir))
+    tracker = None
     try:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        plugins = build_plugins(cfg)
+        tracker = plugins["tracker"]
+        tracker.start(config, str(run_dir))
         summary = _run_stages(cfg, plugins, timer, recorder)
     except BaseException as error:
-        recorder.update_summary(
-            completed=False,
-            stop_reason=f"failed: {type(error).__name__}: {error}",
-            timings=timer.seconds,
+        reason = stop_reason(error)
+        log.error(
+            "run stopped (%s); rows of finished iterations are in %s",
+            reason,
+            recorder.results_path,
         )
-        tracker.finish({"completed": False})
+        recorder.update_summary(
+            completed=False, stop_reason=reason, timings=timer.seconds
+        )
+        if tracker is not None:
+            tracker.finish({"completed": False})
         raise
     tracker.finish({"completed": True, **_flatten(summary["final"])})
     return summary
+
+
+def stop_reason(error: BaseException) -> str:
+    """Describe why a run stopped, for summary.json."""
+    # Lightning turns Ctrl-C during training into SystemExit after its own
+    # clean-up; both mean the user stopped the run.
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        return "interrupted"
+    return f"failed: {type(error).__name__}: {error}"
 
 
 def limit_threads(threads: int) -> None:

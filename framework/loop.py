@@ -96,6 +96,11 @@ class Step:
 
 def check_loop_settings(iterations: int, n_instances: int) -> None:
     """Reject loop settings that cannot run, naming the config key."""
+    for key, value in (("iterations", iterations), ("n_instances", n_instances)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(
+                f"loop.{key}={value!r} is invalid: it must be a whole number"
+            )
     if iterations < 0:
         raise ValueError(
             f"loop.iterations={iterations} is invalid: it must be 0 or more"

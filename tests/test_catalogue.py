@@ -76,7 +76,12 @@ def test_unknown_choice_lists_the_options():
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("loop.iterations=-1", "loop.iterations=-1"), ("loop.n_instances=0", "=0")],
+    [
+        ("loop.iterations=-1", "loop.iterations=-1"),
+        ("loop.n_instances=0", "=0"),
+        ("loop.iterations=2.5", "loop.iterations=2.5 is invalid"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is invalid"),
+    ],
 )
 def test_bad_loop_settings_fail_before_training(override, message):
     with pytest.raises(ValueError, match=message):

@@ -68,9 +68,34 @@ def test_split_other_seed_other_split():
         ({"pool": 0.7, "validation": 0.2, "test": 0.2}, "add up to 1.1"),
         ({"pool": 0.7, "validation": 0.3}, "needs exactly"),
         ({"pool": 1.0, "validation": 0.0, "test": 0.0}, r"split.pool=1.0 is out"),
+        ({"pool": "abc", "validation": 0.2, "test": 0.2}, "split.pool='abc' is inv"),
     ],
 )
 def test_split_rejects_bad_fractions(fractions, message):
     series, classes = synthetic(100)
     with pytest.raises(ValueError, match=message):
         split_series(series, classes, [3, 4], fractions, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("anomaly_classes", "message"),
+    [(3, "anomaly_classes=3 is invalid"), (["a"], "'a', which is not a whole")],
+)
+def test_anomaly_labels_reject_wrong_types(anomaly_classes, message):
+    _, classes = synthetic(100)
+    with pytest.raises(ValueError, match=message):
+        anomaly_labels(classes, anomaly_classes)
+
+
+def test_split_too_small_to_stratify_is_rejected():
+    series, classes = synthetic(1000)
+    fractions = {"pool": 0.849, "validation": 0.15, "test": 0.001}
+    with pytest.raises(ValueError, match="cannot be stratified.*raise the smallest"):
+        split_series(series, classes, [3, 4], fractions, seed=0)
+
+
+def test_split_without_test_anomalies_is_rejected():
+    series, classes = synthetic(1000)
+    fractions = {"pool": 0.84, "validation": 0.15, "test": 0.01}
+    with pytest.raises(ValueError, match="test split .* has no anomaly.*split.test"):
+        split_series(series, classes, [4], fractions, seed=0)

@@ -101,3 +101,20 @@ def test_check_encoder_names_missing_methods():
 def test_check_encoder_rejects_plain_module():
     with pytest.raises(TypeError, match="not a pytorch_lightning.LightningModule"):
         check_encoder(torch.nn.Linear(2, 2))
+
+
+def test_epoch_log_lines_carry_both_losses(caplog):
+    caplog.set_level("INFO", logger="framework.encoder")
+    train, val = sines(16, seed=0), sines(8, seed=1)
+    module = LSTMAutoencoder(hidden_sizes=(8, 4))
+    report = fit_encoder(module, TRAINER, train, val, batch_size=8, seed=0)
+    lines = [r.getMessage() for r in caplog.records if "encoder epoch" in r.message]
+    assert [line.split(":")[0] for line in lines] == [
+        "encoder epoch 1/3",
+        "encoder epoch 2/3",
+        "encoder epoch 3/3",
+    ]
+    assert all("train_loss" in line and "val_loss" in line for line in lines)
+    assert 1 <= report.best_epoch <= 3
+    best_line = lines[report.best_epoch - 1]
+    assert f"val_loss {report.best_val_loss:.4f}" in best_line

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from framework.experiment import finished_summary, run
+from framework.experiment import finished_summary, run, stop_reason
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = [
@@ -81,3 +81,20 @@ def test_choices_name_plugins_without_hydra(tmp_path, data_env):
     summary = run(small_config("classifier=knn"), tmp_path)
     assert summary["choices"]["classifier"] == "KNeighborsClassifier"
     assert summary["choices"]["logger"] == "NullTracker"
+
+
+def test_setup_failure_is_recorded(tmp_path, data_env, caplog):
+    # Hydra wraps the seeder's ValueError in its InstantiationException.
+    with pytest.raises(Exception, match="seeder.k=-1"):
+        run(small_config("seeder.k=-1"), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["completed"] is False
+    assert summary["stop_reason"].startswith("failed: ")
+    assert "seeder.k=-1 is invalid" in summary["stop_reason"]
+    assert "run stopped" in caplog.text
+
+
+def test_interrupt_is_not_a_failure():
+    assert stop_reason(KeyboardInterrupt()) == "interrupted"
+    assert stop_reason(SystemExit(1)) == "interrupted"
+    assert stop_reason(OSError("disk full")) == "failed: OSError: disk full"

@@ -137,7 +137,7 @@ def test_file_checksum_mismatch_is_rejected(server, tmp_path):
     files = toy_files()
     server.routes["/Toy.zip"] = make_zip(files)
     data = source(server, tmp_path, sha256={f"{NAME}_TEST.txt": "f" * 64})
-    with pytest.raises(DownloadError, match=f"{NAME}_TEST.txt has sha256"):
+    with pytest.raises(DownloadError, match=f"{NAME}_TEST.txt in the zip has sha256"):
         data.load()
     assert list(tmp_path.iterdir()) == []
 
@@ -257,3 +257,13 @@ def test_real_ecg5000_files(data_root):
     ).load()
     assert series.shape == (5000, 140)
     assert np.bincount(classes).tolist() == [0, 2919, 1767, 96, 194, 24]
+
+
+def test_root_missing_test_file_names_it(tmp_path):
+    (tmp_path / NAME).mkdir()
+    train = f"{NAME}_TRAIN.txt"
+    (tmp_path / NAME / train).write_bytes(toy_files()[train])
+    data = UCRSource(NAME, root=tmp_path, url="http://127.0.0.1:9/x.zip")
+    with pytest.raises(DataError, match=f"{NAME}_TEST.txt not found in") as error:
+        data.load()
+    assert f"{train} not found" not in str(error.value)

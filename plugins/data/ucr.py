@@ -203,20 +203,27 @@ class UCRSource:
     def locate(self) -> Path:
         """Directory holding checked copies of both files, downloading if needed."""
         if self.root is not None:
-            for directory in (self.root / self.name, self.root):
+            candidates = (self.root / self.name, self.root)
+            for directory in candidates:
                 if self._has_files(directory):
-                    self._verify(directory)
+                    self._verify(directory, fix="replace it with the archive's copy")
                     log.info("data %s read from %s", self.name, directory)
                     return directory
+            # Name the files that are missing where the data set partly is.
+            partial = next(
+                (d for d in candidates if any((d / f).is_file() for f in self.files)),
+                candidates[0],
+            )
+            missing = [f for f in self.files if not (partial / f).is_file()]
             raise DataError(
-                f"data.root={self.root} contains neither {self.name}/"
-                f"{self.files[0]} nor {self.files[0]}; point data.root (or "
-                "TSAL_DATA_ROOT) at the directory holding the data set, or set "
-                "it to null to download it"
+                f"data.root={self.root}: {', '.join(missing)} not found in "
+                f"{partial}; put {' and '.join(self.files)} in {candidates[0]} or "
+                f"{candidates[1]}, point data.root (or TSAL_DATA_ROOT) at the "
+                "directory holding them, or set it to null to download them"
             )
         cached = self.cache_dir / self.name
         if self._has_files(cached):
-            self._verify(cached)
+            self._verify(cached, fix="delete it to download it again")
             log.info("data %s read from the cache %s", self.name, cached)
             return cached
         self.download(cached)
@@ -225,18 +232,23 @@ class UCRSource:
     def _has_files(self, directory: Path) -> bool:
         return all((directory / file).is_file() for file in self.files)
 
-    def _verify(self, directory: Path) -> None:
+    def _verify(self, directory: Path, fix: str | None = None) -> None:
+        """Check each file against its sha256; `fix` says what the user can do."""
         for file in self.files:
             expected = self.sha256.get(file)
             if expected is None:
                 continue
             actual = sha256_of(directory / file)
-            if actual != expected.lower():
-                raise DataError(
-                    f"{directory / file} has sha256 {actual}, expected {expected}; "
-                    "the file is damaged or a different version: replace it "
-                    "with the archive's copy, or delete it to download it again"
-                )
+            if actual == expected.lower():
+                continue
+            where = f"{directory / file}" if fix else f"{file} in the zip"
+            advice = (
+                f"; the file is damaged or a different version: {fix}" if fix else ""
+            )
+            raise DataError(
+                f"{where} has sha256 {actual}, expected {expected}{advice}. To "
+                "use other files on purpose, set data.source.sha256=null"
+            )
 
     def download(self, target: Path) -> None:
         """Fetch the zip, check it and extract both files into ``target``."""

@@ -25,8 +25,10 @@ class ThresholdSeeder:
     """
 
     def __init__(self, k: float = 3.0) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, float)):
+            raise ValueError(f"seeder.k={k!r} is invalid: it must be a number >= 0")
         if k < 0:
-            raise ValueError(f"seeder.k={k} must be >= 0")
+            raise ValueError(f"seeder.k={k} is invalid: it must be >= 0")
         self.k = float(k)
 
     def __call__(self, scores: np.ndarray) -> Seed:
