@@ -1,10 +1,11 @@
 """Cache of trained encoders, shared by the runs and sweep jobs of one machine.
 
-An entry is keyed by everything that determines the trained weights: the
-series of the pool, validation and test splits (so the data, the split
-fractions, the anomaly classes and the split seed), the encoder and trainer
-settings, the batch size and the seed. An entry holds the weights, the codes
-and scores of every split, and `meta.json` with the sha256 of both files.
+An entry is keyed by everything that determines the trained weights. The
+series of the pool, validation and test splits cover the data, the split
+fractions, the anomaly classes and the split seed; the encoder and trainer
+settings, the batch size and the seed complete the key. An entry contains the
+weights, the codes and scores of every split, and `meta.json` with the sha256
+of both files.
 
 Entries are written to a temporary directory and renamed into place, so no
 reader sees half an entry. A lock file per key makes parallel jobs with the
@@ -41,7 +42,7 @@ FEATURES = "features.npz"
 META = "meta.json"
 # Trainer options that change what is printed, not what is trained.
 COSMETIC_TRAINER_OPTIONS = ("enable_progress_bar", "enable_model_summary")
-# Options of the encoder group that say where weights are kept, not which.
+# Options of the encoder group that set where weights are kept, not which.
 CACHE_OPTIONS = ("cache", "cache_dir")
 
 

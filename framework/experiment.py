@@ -189,7 +189,7 @@ def describe_seed(seed: Seed, pool_labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-# Config entries that say where files are or how a run is tracked, not what
+# Config entries that set where files are or how a run is tracked, not what
 # it computes; a finished run is reused even when they differ.
 LOCATION_KEYS = ("data.root", "data.cache_dir", "encoder.cache_dir", "logger")
 
@@ -199,7 +199,7 @@ def run(
 ) -> dict[str, Any]:
     """Run the whole method once and write its files to `run_dir`.
 
-    When `run_dir` holds a finished run of the same config and
+    When `run_dir` contains a finished run of the same config and
     `skip_finished` is true, that run's summary is returned and nothing is
     recomputed; an unfinished run there is started over.
 
@@ -217,7 +217,7 @@ def run(
         finished = finished_summary(run_dir, config)
         if finished is not None:
             log.info(
-                "%s already holds this finished run; skipping it "
+                "%s already contains this finished run; skipping it "
                 "(skip_finished=false runs it again)",
                 run_dir,
             )
@@ -266,8 +266,8 @@ def limit_threads(threads: int) -> None:
     """Cap the threads of torch and of the BLAS and OpenMP pools of numpy.
 
     Parallel jobs that each start one thread per core spend most of their
-    time waiting for each other; with n jobs on c cores, c // n threads each
-    avoids that.
+    time waiting for each other. With n jobs on c cores, c // n threads per
+    job avoids that.
     """
     if threads < 1:
         raise ValueError(f"threads={threads} must be at least 1, or null")
@@ -280,7 +280,7 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
     """Return the summary of a finished run of `config` in `run_dir`, else None.
 
     Raises:
-        ValueError: `run_dir` holds a finished run of another config, which
+        ValueError: `run_dir` contains a finished run of another config, which
             a rerun would overwrite.
     """
     path = Path(run_dir) / "summary.json"
@@ -295,7 +295,7 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
     )
     if differences:
         raise ValueError(
-            f"{run_dir} holds a finished run of another config (differs in "
+            f"{run_dir} contains a finished run of another config (differs in "
             f"{', '.join(differences[:5])}); choose another output directory "
             "(hydra.run.dir or hydra.sweep.dir) or set skip_finished=false to "
             "overwrite it"

@@ -44,7 +44,7 @@ def test_finished_run_is_not_recomputed(tmp_path, data_env, caplog):
     assert again == json.loads((tmp_path / "summary.json").read_text())
     assert again["final"] == first["final"]
     assert (tmp_path / "results.csv").stat().st_mtime_ns == results
-    assert "already holds this finished run" in caplog.text
+    assert "already contains this finished run" in caplog.text
 
 
 def test_other_config_in_finished_dir_is_rejected(tmp_path, data_env):

@@ -115,7 +115,8 @@ def test_rerun_of_sweep_redoes_only_unfinished(finished_sweep, data_root):
     assert json.loads(summary_path.read_text())["completed"] is True
     assert (sweep_dir / "5" / "results.csv").stat().st_mtime_ns == untouched
     skipped = sum(
-        "already holds this finished run" in (path.parent / "framework.log").read_text()
+        "already contains this finished run"
+        in (path.parent / "framework.log").read_text()
         for path in sweep_dir.glob("*/summary.json")
     )
     assert skipped == 7
