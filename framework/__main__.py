@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from framework.experiment import run
+from framework.experiment import Terminated, run
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -22,9 +22,12 @@ def main(cfg: DictConfig) -> float:
     }
     try:
         summary = run(cfg, runtime.output_dir, choices=choices)
-    except KeyboardInterrupt:
+    except Terminated:
         # run() has logged where the finished iterations are; a traceback
-        # would only bury that line. 130 is the shell's code for Ctrl-C.
+        # would only bury that line. 143 and 130 are the shell's codes for
+        # SIGTERM and Ctrl-C.
+        sys.exit(143)
+    except KeyboardInterrupt:
         sys.exit(130)
     return summary["final"]["test"]["f1"]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,7 @@ def run(
     recorder.update_summary(config=config, choices=choices or _choices(cfg))
 
     tracker = None
+    restore = _stop_on_sigterm()
     try:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         plugins = build_plugins(cfg)
@@ -243,20 +246,47 @@ def run(
             reason,
             recorder.results_path,
         )
+        # The rows on disk are the truth: a stop between writing an
+        # iteration's rows and its summary must not leave `final` behind.
+        final = {"final": _final(recorder.rows[-2:])} if recorder.rows else {}
         recorder.update_summary(
-            completed=False, stop_reason=reason, timings=timer.seconds
+            completed=False, stop_reason=reason, timings=timer.seconds, **final
         )
         if tracker is not None:
             tracker.finish({"completed": False})
         raise
+    finally:
+        restore()
     tracker.finish({"completed": True, **_flatten(summary["final"])})
     return summary
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM, as from `kill` or a job scheduler."""
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into `Terminated` so a killed run records where it stopped.
+
+    Returns a function that puts the previous handler back. Outside the main
+    thread, where Python cannot set handlers, it changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def stop_reason(error: BaseException) -> str:
     """Describe why a run stopped, for summary.json."""
     # Lightning turns Ctrl-C during training into SystemExit after its own
     # clean-up; both mean the user stopped the run.
+    if isinstance(error, Terminated):
+        return "interrupted by SIGTERM"
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         return "interrupted"
     return f"failed: {type(error).__name__}: {error}"

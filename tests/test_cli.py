@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,47 @@ def test_failed_run_keeps_finished_iterations(tmp_path, data_root, monkeypatch):
     assert "annotator went away" in summary["stop_reason"]
     assert summary["final"]["labels_used"] == 5
     assert "encoder" in summary["timings"]
+
+
+def test_sigterm_keeps_finished_iterations(tmp_path, data_root):
+    run_dir = tmp_path / "run"
+    environment = {
+        **os.environ,
+        "TSAL_DATA_ROOT": str(data_root),
+        "TSAL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    overrides = [*SMALL, "loop.iterations=300", "loop.n_instances=10", "logger=none"]
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            "+experiment=ecg5000",
+            f"hydra.run.dir={run_dir}",
+            *overrides,
+        ],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = run_dir / "framework.log"
+    deadline = time.monotonic() + 300
+    while "iteration 5/300" not in (log.read_text() if log.exists() else ""):
+        assert job.poll() is None, job.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the loop never reached iteration 5"
+        time.sleep(0.2)
+    job.send_signal(signal.SIGTERM)
+    job.wait(timeout=60)
+
+    assert job.returncode == 143
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["completed"] is False
+    assert summary["stop_reason"] == "interrupted by SIGTERM"
+    rows = read_rows(run_dir)
+    finished = summary["final"]["iteration"]
+    assert finished >= 5
+    assert [int(row["iteration"]) for row in rows] == [
+        i for i in range(finished + 1) for _ in ("validation", "test")
+    ]
