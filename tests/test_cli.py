@@ -31,35 +31,50 @@ SMALL = [
 ]
 
 
-def cli(
+def start_cli(
     run_dir: Path,
     data_root: Path,
     *overrides: str,
     cache: Path | None = None,
+    output: int = subprocess.PIPE,
     **env: str,
-):
+) -> subprocess.Popen:
+    """Start the main command with a small encoder, writing into `run_dir`.
+
+    `output` receives stdout and stderr; a caller that does not read them
+    while the job runs passes subprocess.DEVNULL, so a full pipe cannot
+    stall the job.
+    """
     environment = {
         **os.environ,
         "TSAL_DATA_ROOT": str(data_root),
         "TSAL_CACHE_DIR": str(cache or run_dir / "cache"),
         **env,
     }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "framework",
-            "+experiment=ecg5000",
-            f"hydra.run.dir={run_dir}",
-            *SMALL,
-            *overrides,
-        ],
+    command = [
+        sys.executable,
+        "-m",
+        "framework",
+        "+experiment=ecg5000",
+        f"hydra.run.dir={run_dir}",
+        *SMALL,
+        *overrides,
+    ]
+    return subprocess.Popen(
+        command,
         cwd=REPO,
         env=environment,
-        capture_output=True,
+        stdout=output,
+        stderr=output,
         text=True,
-        timeout=600,
     )
+
+
+def cli(run_dir: Path, data_root: Path, *overrides: str, **options):
+    """Run the main command to its end; returns returncode, stdout, stderr."""
+    job = start_cli(run_dir, data_root, *overrides, **options)
+    stdout, stderr = job.communicate(timeout=600)
+    return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
 
 
 def read_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -185,31 +200,18 @@ def test_failed_run_keeps_finished_iterations(tmp_path, data_root, monkeypatch):
 
 def test_sigterm_keeps_finished_iterations(tmp_path, data_root):
     run_dir = tmp_path / "run"
-    environment = {
-        **os.environ,
-        "TSAL_DATA_ROOT": str(data_root),
-        "TSAL_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    overrides = [*SMALL, "loop.iterations=300", "loop.n_instances=10", "logger=none"]
-    job = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "framework",
-            "+experiment=ecg5000",
-            f"hydra.run.dir={run_dir}",
-            *overrides,
-        ],
-        cwd=REPO,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    job = start_cli(
+        run_dir,
+        data_root,
+        "loop.iterations=300",
+        "loop.n_instances=10",
+        "logger=none",
+        output=subprocess.DEVNULL,
     )
     log = run_dir / "framework.log"
     deadline = time.monotonic() + 300
     while "iteration 5/300" not in (log.read_text() if log.exists() else ""):
-        assert job.poll() is None, job.stderr.read()[-3000:]
+        assert job.poll() is None, f"the run ended early, code {job.returncode}"
         assert time.monotonic() < deadline, "the loop never reached iteration 5"
         time.sleep(0.2)
     job.send_signal(signal.SIGTERM)
