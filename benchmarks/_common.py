@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmark scripts: run the CLI and read its outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(arguments: list[str], environment: dict[str, str]) -> dict[str, float]:
+    """Run `python -m framework` with `arguments`; return wall time and peak RSS.
+
+    The peak is the largest resident set of any child process so far, in MB,
+    so run one measured command per benchmark process.
+    """
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "framework", *arguments],
+        cwd=REPO,
+        env={**os.environ, **environment},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"wall_seconds": wall, "peak_rss_mb": peak_kb / 1024}
+
+
+def summaries(directory: Path) -> list[dict]:
+    return [
+        json.loads(path.read_text()) for path in sorted(directory.rglob("summary.json"))
+    ]
