@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from small_run import TINY_ENCODER
 
 from framework.cache import CachedEncoder, EncoderCache, encoder_key
 from framework.encoder import FitReport
@@ -113,10 +114,7 @@ def test_parallel_jobs_train_encoder_once(tmp_path, data_root):
         "+experiment=ecg5000",
         "logger=none",
         f"encoder.cache_dir={tmp_path / 'encoders'}",
-        "encoder.module.hidden_sizes=[8,4]",
-        "encoder.batch_size=256",
-        "trainer.max_epochs=2",
-        "trainer.enable_progress_bar=false",
+        *TINY_ENCODER,
     ]
     environment = {**os.environ, "TSAL_DATA_ROOT": str(data_root)}
     command = [sys.executable, "-c", TRAIN_ONCE, str(REPO / "conf"), *overrides]

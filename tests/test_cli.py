@@ -17,15 +17,13 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from small_run import TINY_ENCODER
 
 from framework.experiment import run
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = [
-    "encoder.module.hidden_sizes=[8,4]",
-    "encoder.batch_size=128",
-    "trainer.max_epochs=2",
-    "trainer.enable_progress_bar=false",
+    *TINY_ENCODER,
     "loop.iterations=3",
     "loop.n_instances=5",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from small_run import TINY_ENCODER
 
 from framework.experiment import finished_summary, run, stop_reason
 
@@ -14,10 +15,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = [
     "+experiment=ecg5000",
     "logger=none",
-    "encoder.module.hidden_sizes=[8,4]",
-    "encoder.batch_size=256",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
+    *TINY_ENCODER,
     "loop.iterations=2",
     "loop.n_instances=5",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from small_run import TINY_ENCODER
 
 from framework.report import main as report_main
 from framework.report import report
@@ -22,10 +23,7 @@ SWEEP = [
     "classifier=svm,knn",
     "resampler=none,rus",
     "repeat=0,1",
-    "encoder.module.hidden_sizes=[8,4]",
-    "encoder.batch_size=256",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
+    *TINY_ENCODER,
     "loop.iterations=3",
     "loop.n_instances=5",
 ]
