@@ -191,9 +191,18 @@ def describe_seed(seed: Seed, pool_labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-# Config entries that set where files are or how a run is tracked, not what
-# it computes; a finished run is reused even when they differ.
-LOCATION_KEYS = ("data.root", "data.cache_dir", "encoder.cache_dir", "logger")
+# Config entries that change where files are, how a run is tracked or how
+# fast it goes, but not what it computes. A finished run is reused even when
+# they differ.
+NON_RESULT_KEYS = (
+    "data.root",
+    "data.cache_dir",
+    "encoder.cache_dir",
+    "logger",
+    "threads",
+    "plot",
+    "skip_finished",
+)
 
 
 def run(
@@ -203,7 +212,7 @@ def run(
 
     When `run_dir` contains a finished run of the same config and
     `skip_finished` is true, that run's summary is returned and nothing is
-    recomputed; an unfinished run there is started over.
+    recomputed. An unfinished run there is started over.
 
     Args:
         cfg: The composed config.
@@ -321,7 +330,8 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
     if not summary.get("completed"):
         return None
     differences = _differences(
-        _without_locations(summary.get("config", {})), _without_locations(config)
+        _without_non_result_keys(summary.get("config", {})),
+        _without_non_result_keys(config),
     )
     if differences:
         raise ValueError(
@@ -333,9 +343,9 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
     return summary
 
 
-def _without_locations(config: dict[str, Any]) -> dict[str, Any]:
+def _without_non_result_keys(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
-    for dotted in LOCATION_KEYS:
+    for dotted in NON_RESULT_KEYS:
         *parents, leaf = dotted.split(".")
         node = config
         for parent in parents:

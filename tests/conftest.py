@@ -32,3 +32,23 @@ def private_cache(tmp_path_factory, monkeypatch) -> Path:
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("TSAL_CACHE_DIR", str(cache))
     return cache
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the session on any skipped test when TSAL_FORBID_SKIPS is set.
+
+    CI sets it, so a test that skips itself, for example for missing data,
+    cannot make a run pass by testing less.
+    """
+    if not os.environ.get("TSAL_FORBID_SKIPS"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and session.exitstatus == 0:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"{len(skipped)} tests skipped; TSAL_FORBID_SKIPS turns skips into "
+            "a failure",
+            red=True,
+        )
+        session.exitstatus = 1

@@ -75,6 +75,12 @@ def test_location_keys_do_not_block_reuse(tmp_path, data_env):
     assert finished_summary(tmp_path, summary["config"]) is not None
 
 
+def test_speed_settings_do_not_block_reuse(tmp_path, data_env):
+    first = run(small_config(), tmp_path)
+    again = run(small_config("threads=1", "plot=false"), tmp_path)
+    assert again["final"] == first["final"]
+
+
 def test_choices_name_plugins_without_hydra(tmp_path, data_env):
     summary = run(small_config("classifier=knn"), tmp_path)
     assert summary["choices"]["classifier"] == "KNeighborsClassifier"
