@@ -4,7 +4,7 @@
 
 runs 5 classifiers x 15 resamplers x `--repeats` repeats of 30 iterations
 on 2 joblib workers with one thread each. The encoder is trained by the
-first job unless `--cache DIR` holds it already (run twice with the same
+first job unless `--cache DIR` contains it already (run twice with the same
 `--cache` to time the warm case). `--epochs N` shortens encoder training.
 """
 

@@ -2,7 +2,7 @@
 
 An entry is keyed by everything that determines the trained weights. The
 series of the pool, validation and test splits cover the data, the split
-fractions, the anomaly classes and the split seed; the encoder and trainer
+fractions, the anomaly classes and the split seed. The encoder and trainer
 settings, the batch size and the seed complete the key. An entry contains the
 weights, the codes and scores of every split, and `meta.json` with the sha256
 of both files.

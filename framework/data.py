@@ -62,24 +62,24 @@ def anomaly_labels(classes: np.ndarray, anomaly_classes: Sequence[int]) -> np.nd
             does not contain, or covers every class in the data.
     """
     present = set(np.unique(classes).tolist())
-    wanted = _class_list(anomaly_classes)
-    if not wanted:
+    requested = _class_list(anomaly_classes)
+    if not requested:
         raise ValueError(
             "data.anomaly_classes is empty; list the classes that count as "
             f"anomalies, chosen from {sorted(present)}"
         )
-    missing = sorted(set(wanted) - present)
+    missing = sorted(set(requested) - present)
     if missing:
         raise ValueError(
             f"data.anomaly_classes contains {missing}, which the data does not "
             f"contain; the classes present are {sorted(present)}"
         )
-    if present <= set(wanted):
+    if present <= set(requested):
         raise ValueError(
-            f"data.anomaly_classes={sorted(wanted)} covers every class in the "
+            f"data.anomaly_classes={sorted(requested)} covers every class in the "
             "data, so no series is normal; leave at least one class out"
         )
-    return np.isin(classes, wanted).astype(np.int64)
+    return np.isin(classes, requested).astype(np.int64)
 
 
 def _class_list(anomaly_classes: Any) -> list[int]:
@@ -90,7 +90,7 @@ def _class_list(anomaly_classes: Any) -> list[int]:
             f"data.anomaly_classes={anomaly_classes!r} is invalid: it must be a "
             "list of class labels, for example [3,4,5]"
         )
-    wanted = []
+    requested = []
     for value in anomaly_classes:
         try:
             number = float(value)
@@ -101,8 +101,8 @@ def _class_list(anomaly_classes: Any) -> list[int]:
                 f"data.anomaly_classes contains {value!r}, which is not a whole "
                 "number; list the integer class labels of the data"
             )
-        wanted.append(int(number))
-    return wanted
+        requested.append(int(number))
+    return requested
 
 
 def split_series(

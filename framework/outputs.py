@@ -20,6 +20,12 @@ import numpy as np
 from framework.evaluation import METRICS
 
 RESULT_COLUMNS = ("iteration", "split", "labels_used", "n_labelled", *METRICS)
+# Legend labels of the autoencoder's reference lines, by summary key.
+REFERENCE_LABELS = {
+    "initial_threshold": "autoencoder, initial threshold",
+    "best_threshold": "autoencoder, best validation threshold",
+    "best_on_test": "autoencoder, best test threshold (upper bound)",
+}
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -117,13 +123,14 @@ def plot_learning_curve(
     figure, axes = plt.subplots(figsize=(7, 4.5))
     axes.plot(labels_used, f1, marker="o", markersize=3, label="active learning")
     styles = {
-        "initial_threshold": ("autoencoder, initial threshold", "--", "tab:gray"),
-        "best_threshold": ("autoencoder, best validation threshold", "-.", "tab:red"),
-        "best_on_test": ("autoencoder, best test threshold (upper bound)", ":", "k"),
+        "initial_threshold": ("--", "tab:gray"),
+        "best_threshold": ("-.", "tab:red"),
+        "best_on_test": (":", "k"),
     }
-    for key, (label, style, colour) in styles.items():
+    for key, (style, colour) in styles.items():
         if key in references:
             value = references[key]["test_f1"]
+            label = REFERENCE_LABELS[key]
             axes.axhline(value, linestyle=style, color=colour, label=label)
     axes.set_xlabel("oracle labels used")
     axes.set_ylabel("test F1 of the anomaly class")

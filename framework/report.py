@@ -29,16 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from framework.outputs import write_atomic
+from framework.outputs import REFERENCE_LABELS, write_atomic
 
 log = logging.getLogger(__name__)
 
 RUN_COLUMNS = ("classifier", "resampler", "query", "seed", "repeat")
-REFERENCES = {
-    "initial_threshold": "autoencoder, initial threshold",
-    "best_threshold": "autoencoder, best validation threshold",
-    "best_on_test": "autoencoder, best test threshold (upper bound)",
-}
 
 
 def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,7 +109,7 @@ def markdown_table(table: pd.DataFrame, runs: pd.DataFrame) -> str:
         )
     finished = runs[runs["completed"]]
     references = []
-    for name, label in REFERENCES.items():
+    for name, label in REFERENCE_LABELS.items():
         column = f"{name}_test_f1"
         if column in finished and finished[column].notna().any():
             values = finished[column].dropna()
@@ -166,7 +161,7 @@ def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
                 alpha=0.15,
             )
         for (name, label), style in zip(
-            REFERENCES.items(), ("--", "-.", ":"), strict=True
+            REFERENCE_LABELS.items(), ("--", "-.", ":"), strict=True
         ):
             column = f"{name}_test_f1"
             if column in finished and finished[column].notna().any():

@@ -39,8 +39,8 @@ def start_cli(
 ) -> subprocess.Popen:
     """Start the main command with a small encoder, writing into `run_dir`.
 
-    `output` receives stdout and stderr; a caller that does not read them
-    while the job runs passes subprocess.DEVNULL, so a full pipe cannot
+    `output` receives stdout and stderr. A caller that does not read them
+    while the job runs passes subprocess.DEVNULL, so that a full pipe cannot
     stall the job.
     """
     environment = {

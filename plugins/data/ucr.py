@@ -72,6 +72,7 @@ def read_ucr_text(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def _read_ucr_text(
     path_text: str, size: int, mtime_ns: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    # `size` and `mtime_ns` only key the cache, so an edited file is read again.
     path = Path(path_text)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
@@ -88,6 +89,7 @@ def _read_ucr_text(
                 )
             rows.append(fields)
             line_numbers.append(number)
+
     if not rows:
         raise DataError(f"{path} is empty: it contains no series")
     if len(rows[0]) < 2:
@@ -95,11 +97,13 @@ def _read_ucr_text(
             f"{path}, line {line_numbers[0]}: a label and at least one sample "
             "are needed per line"
         )
+
     try:
         values = np.array(rows, dtype=float)
     except ValueError:
         number, field = _first_non_number(rows, line_numbers)
         raise DataError(f"{path}, line {number}: {field!r} is not a number") from None
+
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = np.argwhere(bad)[0]
@@ -108,6 +112,7 @@ def _read_ucr_text(
             f"{rows[row][column]!r} is not a finite number; fill in or drop "
             "missing values before using the file"
         )
+
     labels = values[:, 0]
     if not np.array_equal(labels, np.round(labels)):
         row = int(np.flatnonzero(labels != np.round(labels))[0])
@@ -233,7 +238,7 @@ class UCRSource:
         return all((directory / file).is_file() for file in self.files)
 
     def _verify(self, directory: Path, fix: str | None = None) -> None:
-        """Check each file against its sha256; `fix` says what the user can do."""
+        """Check each file against its sha256; `fix` is the advice for a mismatch."""
         for file in self.files:
             expected = self.sha256.get(file)
             if expected is None:
