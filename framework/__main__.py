@@ -8,10 +8,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from framework.discovery import builtin_conf_dir
 from framework.experiment import Terminated, run
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(
+    version_base="1.3", config_path=str(builtin_conf_dir()), config_name="config"
+)
 def main(cfg: DictConfig) -> float:
     """Run one experiment and return its final test F1 for Hydra sweepers."""
     runtime = HydraConfig.get().runtime
