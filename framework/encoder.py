@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,7 @@ def fit_encoder(
     val_series: np.ndarray,
     batch_size: int,
     seed: int,
+    callbacks: Sequence[Callback] = (),
 ) -> FitReport:
     """Train `module` on `train_series`, early-stopping on `val_series`.
 
@@ -143,6 +145,7 @@ def fit_encoder(
         val_series: Series whose loss is monitored, shape (n_series, length).
         batch_size: Series per mini-batch.
         seed: Seed of the weight initialisation and the batch order.
+        callbacks: Further Lightning callbacks, for example to time epochs.
     """
     if batch_size < 1:
         raise ValueError(f"encoder.batch_size={batch_size} must be at least 1")
@@ -151,14 +154,14 @@ def fit_encoder(
     if options.get("enable_progress_bar") == "auto":
         options["enable_progress_bar"] = sys.stderr.isatty()
     best = BestWeights()
-    callbacks: list[Callback] = [best, EpochLog()]
+    all_callbacks: list[Callback] = [best, EpochLog(), *callbacks]
     if early_stopping:
-        callbacks.append(EarlyStopping(**{"monitor": MONITOR, **early_stopping}))
+        all_callbacks.append(EarlyStopping(**{"monitor": MONITOR, **early_stopping}))
 
     options.setdefault("logger", False)
     options.setdefault("enable_checkpointing", False)
     options.setdefault("enable_model_summary", False)
-    trainer = pl.Trainer(callbacks=callbacks, **options)
+    trainer = pl.Trainer(callbacks=all_callbacks, **options)
 
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(

@@ -50,6 +50,26 @@ def test_lstm_autoencoder_rejects_bad_sizes():
         LSTMAutoencoder(hidden_sizes=(48, 0))
 
 
+def test_lstm_autoencoder_halves_step_size_on_plateau():
+    module = LSTMAutoencoder(hidden_sizes=(8, 4), learning_rate=0.01, lr_patience=0)
+    config = module.configure_optimizers()
+    scheduler = config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["monitor"] == "val_loss"
+    scheduler.step(1.0)
+    scheduler.step(2.0)  # no improvement with patience 0: halve
+    assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(0.005)
+
+
+def test_lstm_autoencoder_constant_step_size_without_patience():
+    optimizer = LSTMAutoencoder(hidden_sizes=(8, 4)).configure_optimizers()
+    assert isinstance(optimizer, torch.optim.Adam)
+
+
+def test_lstm_autoencoder_rejects_negative_lr_patience():
+    with pytest.raises(ValueError, match="lr_patience=-1"):
+        LSTMAutoencoder(hidden_sizes=(8, 4), lr_patience=-1)
+
+
 def test_fit_encoder_lowers_validation_loss():
     train, val = sines(48, seed=0), sines(16, seed=1)
     module = LSTMAutoencoder(hidden_sizes=(16, 8), learning_rate=0.01)

@@ -23,6 +23,9 @@ class LSTMAutoencoder(pl.LightningModule):
             code size. The decoder uses them in reverse order.
         input_size: Channels of each time step (1 for univariate series).
         learning_rate: Adam step size.
+        lr_patience: Epochs without a lower validation loss before the step
+            size is halved (ReduceLROnPlateau); None keeps it constant.
+        min_learning_rate: Floor of the step size when it is reduced.
     """
 
     def __init__(
@@ -30,6 +33,8 @@ class LSTMAutoencoder(pl.LightningModule):
         hidden_sizes: Sequence[int] = (48, 24),
         input_size: int = 1,
         learning_rate: float = 1e-3,
+        lr_patience: int | None = None,
+        min_learning_rate: float = 1e-5,
     ) -> None:
         super().__init__()
         hidden_sizes = [int(size) for size in hidden_sizes]
@@ -40,6 +45,11 @@ class LSTMAutoencoder(pl.LightningModule):
             )
         if learning_rate <= 0:
             raise ValueError(f"encoder learning_rate={learning_rate} must be > 0")
+        if lr_patience is not None and lr_patience < 0:
+            raise ValueError(
+                f"encoder lr_patience={lr_patience} must be >= 0, or null for a "
+                "constant step size"
+            )
         self.save_hyperparameters()
 
         self.encoder_layers = _stack(input_size, hidden_sizes)
@@ -84,7 +94,19 @@ class LSTMAutoencoder(pl.LightningModule):
         self.log("val_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+        if self.hparams.lr_patience is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            factor=0.5,
+            patience=self.hparams.lr_patience,
+            min_lr=self.hparams.min_learning_rate,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"},
+        }
 
 
 def _stack(input_size: int, sizes: Sequence[int]) -> nn.ModuleList:
