@@ -6,8 +6,6 @@ notebooks call it directly.
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import signal
 import threading
@@ -28,15 +26,28 @@ from framework.cache import CachedEncoder, EncoderCache, encoder_key
 from framework.data import Splits, split_series
 from framework.encoder import check_encoder, encode_and_score, fit_encoder
 from framework.evaluation import anomaly_metrics, threshold_references
-from framework.interfaces import Seed, check_classifier, check_query_strategy
+from framework.interfaces import (
+    Seed,
+    check_classifier,
+    check_query_strategy,
+    check_seed,
+)
 from framework.loop import (
     ActiveLearningLoop,
+    ResumeError,
     Step,
     check_loop_settings,
     make_estimator,
     resampler_fallbacks,
 )
-from framework.outputs import RunRecorder, plot_learning_curve
+from framework.outputs import RunRecorder, format_row, plot_learning_curve
+from framework.rerun import (
+    UnfinishedRun,
+    finished_summary,
+    run_dir_lock,
+    unfinished_run,
+)
+from framework.resampling import ResamplerError
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +202,6 @@ def describe_seed(seed: Seed, pool_labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-# Config entries that change where files are, how a run is tracked or how
-# fast it goes, but not what it computes. A finished run is reused even when
-# they differ.
-NON_RESULT_KEYS = (
-    "data.root",
-    "data.cache_dir",
-    "encoder.cache_dir",
-    "logger",
-    "threads",
-    "plot",
-    "skip_finished",
-)
-
-
 def run(
     cfg: DictConfig, run_dir: str | Path, choices: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -212,7 +209,8 @@ def run(
 
     When `run_dir` contains a finished run of the same config and
     `skip_finished` is true, that run's summary is returned and nothing is
-    recomputed. An unfinished run there is started over.
+    recomputed. An unfinished run there is started over, or continued after
+    its last finished iteration when `resume` is true (see `framework.rerun`).
 
     Args:
         cfg: The composed config.
@@ -222,7 +220,17 @@ def run(
 
     Returns:
         The summary that is also written to `run_dir/summary.json`.
+
+    Raises:
+        RuntimeError: another process is running in `run_dir`.
     """
+    with run_dir_lock(Path(run_dir)):
+        return _run_locked(cfg, Path(run_dir), choices)
+
+
+def _run_locked(
+    cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None
+) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     if cfg.get("skip_finished", True):
         finished = finished_summary(run_dir, config)
@@ -233,12 +241,30 @@ def run(
                 run_dir,
             )
             return finished
+    previous = unfinished_run(run_dir, config) if cfg.get("resume", False) else None
 
     if cfg.get("threads"):
         limit_threads(int(cfg.threads))
     timer = Timer()
-    recorder = RunRecorder(run_dir, start_over=True)
-    recorder.update_summary(config=config, choices=choices or _choices(cfg))
+    recorder = RunRecorder(run_dir, start_over=previous is None)
+    recorder.update_summary(
+        config=config, choices=choices or _choices(cfg), stop_reason="running"
+    )
+    if previous is not None:
+        recorder.rows = list(previous.rows)
+        recorder.queries = list(previous.queries)
+        recorder.update_summary(
+            resumed_after_iteration=previous.last_iteration,
+            final=_final(previous.rows[-2:]),
+        )
+        log.info(
+            "resuming the run in %s after its iteration %d; the oracle's labels "
+            "of iterations 1 to %d come from %s",
+            run_dir,
+            previous.last_iteration,
+            previous.last_iteration,
+            recorder.queries_path.name,
+        )
 
     tracker = None
     restore = _stop_on_sigterm()
@@ -247,7 +273,7 @@ def run(
         plugins = build_plugins(cfg)
         tracker = plugins["tracker"]
         tracker.start(config, str(run_dir))
-        summary = _run_stages(cfg, plugins, timer, recorder)
+        summary = _run_stages(cfg, plugins, timer, recorder, previous)
     except BaseException as error:
         reason = stop_reason(error)
         log.error(
@@ -315,57 +341,12 @@ def limit_threads(threads: int) -> None:
     log.info("using %d threads", threads)
 
 
-def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None:
-    """Return the summary of a finished run of `config` in `run_dir`, else None.
-
-    Raises:
-        ValueError: `run_dir` contains a finished run of another config, which
-            a rerun would overwrite.
-    """
-    path = Path(run_dir) / "summary.json"
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not summary.get("completed"):
-        return None
-    differences = _differences(
-        _without_non_result_keys(summary.get("config", {})),
-        _without_non_result_keys(config),
-    )
-    if differences:
-        raise ValueError(
-            f"{run_dir} contains a finished run of another config (differs in "
-            f"{', '.join(differences[:5])}); choose another output directory "
-            "(hydra.run.dir or hydra.sweep.dir) or set skip_finished=false to "
-            "overwrite it"
-        )
-    return summary
-
-
-def _without_non_result_keys(config: dict[str, Any]) -> dict[str, Any]:
-    config = copy.deepcopy(config)
-    for dotted in NON_RESULT_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = config
-        for parent in parents:
-            node = node.get(parent, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return config
-
-
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in sorted(set(old) | set(new), key=str):
-            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return found
-    return [] if old == new else [prefix.rstrip(".")]
-
-
 def _run_stages(
-    cfg: DictConfig, plugins: dict[str, Any], timer: Timer, recorder: RunRecorder
+    cfg: DictConfig,
+    plugins: dict[str, Any],
+    timer: Timer,
+    recorder: RunRecorder,
+    previous: UnfinishedRun | None,
 ) -> dict[str, Any]:
     with timer.stage("data"):
         splits = load_splits(cfg)
@@ -382,6 +363,7 @@ def _run_stages(
 
     with timer.stage("seed"):
         seed = plugins["seeder"](scores["pool"])
+        check_seed(seed, len(splits.pool), plugins["seeder"])
         references = threshold_references(
             seed.threshold
             if seed.threshold is not None
@@ -427,29 +409,47 @@ def _run_stages(
         n_instances=cfg.loop.n_instances,
     )
     tracker = plugins["tracker"]
+    replayed = previous.last_iteration if previous is not None else -1
+    recorded = previous.recorded_queries() if previous is not None else None
+    steps = loop.run(seed, recorded_queries=recorded)
     last: list[dict[str, Any]] = []
     with timer.stage("loop"):
-        for step in loop.run(seed):
-            last = evaluate(step, features, splits)
-            recorder.add_rows(last)
+        for step, last in _evaluated_steps(steps, seed, features, splits):
+            if step.iteration <= replayed:
+                # Already on disk: check that this run computes the same rows.
+                _check_replayed(last, recorder.rows)
+            else:
+                if step.iteration > 0:
+                    recorder.add_queries(step.iteration, step.queried, step.labels)
+                recorder.add_rows(last)
             validation, test = last
             log.info(
-                "iteration %d/%d: %d labels used, F1 test %.3f, validation %.3f",
+                "iteration %d/%d: %d labels used, F1 test %.3f, validation %.3f%s",
                 step.iteration,
                 loop.iterations,
                 step.labels_used,
                 test["f1"],
                 validation["f1"],
+                " (as in the resumed run)" if step.iteration <= replayed else "",
             )
             tracker.log(
                 _flatten({"validation": validation, "test": test}), step.iteration
             )
-            recorder.update_summary(
-                final=_final(last),
-                resampler_fallbacks=resampler_fallbacks(plugins["estimator"]),
-                stop_reason="running",
-                timings=timer.seconds,
-            )
+            if step.iteration > replayed:
+                recorder.update_summary(
+                    final=_final(last),
+                    resampler_fallbacks=resampler_fallbacks(plugins["estimator"]),
+                    stop_reason="running",
+                    timings=timer.seconds,
+                )
+    fallbacks = resampler_fallbacks(plugins["estimator"])
+    if fallbacks:
+        log.warning(
+            "resampler_fallbacks=%d: the resampler failed or left one class in "
+            "that many fits of the classifier, which ran without resampling "
+            "(loop.on_resampler_failure=skip)",
+            fallbacks,
+        )
 
     if cfg.get("plot", True):
         path = recorder.run_dir / "learning_curve.png"
@@ -460,10 +460,52 @@ def _run_stages(
         completed=True,
         stop_reason=loop.stop_reason,
         final=_final(last),
+        resampler_fallbacks=fallbacks,
         timings=timer.seconds,
     )
     log.info("results written to %s", recorder.run_dir)
     return recorder.summary
+
+
+def _evaluated_steps(
+    steps: Iterator[Step],
+    seed: Seed,
+    features: dict[str, np.ndarray],
+    splits: Splits,
+) -> Iterator[tuple[Step, list[dict[str, Any]]]]:
+    """Yield each step of the loop with its rows, explaining a failed seed fit."""
+    try:
+        first = next(steps)
+        rows = evaluate(first, features, splits)
+    except ResamplerError:
+        raise
+    except ValueError as error:
+        anomalies = int((seed.labels == 1).sum())
+        raise ValueError(
+            f"the classifier failed on the seed set of {len(seed.labels)} series "
+            f"({anomalies} pseudo-anomalies, {len(seed.labels) - anomalies} "
+            f"pseudo-normals): {error}. If the seed set is too small for it, "
+            "lower seeder.k to seed more series or choose a classifier that needs "
+            "fewer samples"
+        ) from error
+    yield first, rows
+    for step in steps:
+        yield step, evaluate(step, features, splits)
+
+
+def _check_replayed(rows: list[dict[str, Any]], recorded: list[dict[str, Any]]):
+    """Raise `ResumeError` unless `rows` equal their counterparts in `recorded`."""
+    before = {(row["iteration"], row["split"]): format_row(row) for row in recorded}
+    for row in rows:
+        now = format_row(row)
+        earlier = before[(row["iteration"], row["split"])]
+        if now != earlier:
+            raise ResumeError(
+                f"iteration {row['iteration']} gives other {row['split']} metrics "
+                f"than the run being resumed ({now} where results.csv has "
+                f"{earlier}); the code, the installed packages or the machine "
+                "differ from that run's. Set resume=false to start the run over"
+            )
 
 
 def _final(rows: list[dict[str, Any]]) -> dict[str, Any]:

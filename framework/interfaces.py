@@ -98,3 +98,47 @@ def check_query_strategy(strategy: Callable[..., Any]) -> None:
             f"query strategy {name}{signature} cannot be called as "
             f"strategy(classifier, X_pool, n_instances=n): {error}"
         ) from None
+
+
+def check_seed(seed: Seed, pool_size: int, seeder: Any) -> None:
+    """Reject a seed set that the loop cannot start from, naming the seeder.
+
+    Raises:
+        ValueError: the positions are not distinct positions of the pool, the
+            labels are not 0 and 1 with one per position, or one class is
+            missing, which no classifier can be fitted without.
+    """
+    name = type(seeder).__qualname__
+    indices = np.asarray(seed.indices)
+    labels = np.asarray(seed.labels)
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(
+            f"seeder {name} returned indices of dtype {indices.dtype} and shape "
+            f"{indices.shape}; it must return a 1-D array of integer pool positions"
+        )
+    if labels.shape != indices.shape:
+        raise ValueError(
+            f"seeder {name} returned {labels.size} labels for {indices.size} "
+            "positions; it must return one label per position"
+        )
+    if len(np.unique(indices)) != len(indices) or (
+        len(indices) and (indices.min() < 0 or indices.max() >= pool_size)
+    ):
+        raise ValueError(
+            f"seeder {name} returned positions that repeat or lie outside the pool "
+            f"of {pool_size} series; it must return distinct positions 0 to "
+            f"{pool_size - 1}"
+        )
+    classes = set(np.unique(labels).tolist())
+    if not classes <= {0, 1}:
+        raise ValueError(
+            f"seeder {name} returned the labels {sorted(classes)}; they must be 1 "
+            "(anomaly) or 0 (normal)"
+        )
+    if classes != {0, 1}:
+        missing = "anomaly (1)" if 1 not in classes else "normal (0)"
+        raise ValueError(
+            f"seeder {name} returned a seed set of {len(labels)} series without "
+            f"any {missing} label; the classifier needs both classes, so change "
+            "the seeder's settings (for the threshold seeder, seeder.k)"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,7 @@ class Step:
         labels_used: Oracle labels so far; pseudo-labels of the seed are free.
         n_labelled: Size of the labelled set, pseudo-labels included.
         queried: Pool positions labelled by the oracle in this iteration.
+        labels: The oracle's label of each position in `queried`.
         learner: The learner, fitted on the labelled set.
     """
 
@@ -91,7 +92,12 @@ class Step:
     labels_used: int
     n_labelled: int
     queried: np.ndarray
+    labels: np.ndarray
     learner: ActiveLearner
+
+
+class ResumeError(RuntimeError):
+    """A resumed run queried other series than the run it continues."""
 
 
 def check_loop_settings(iterations: int, n_instances: int) -> None:
@@ -101,9 +107,10 @@ def check_loop_settings(iterations: int, n_instances: int) -> None:
             raise ValueError(
                 f"loop.{key}={value!r} is invalid: it must be a whole number"
             )
-    if iterations < 0:
+    if iterations < 1:
         raise ValueError(
-            f"loop.iterations={iterations} is invalid: it must be 0 or more"
+            f"loop.iterations={iterations} is invalid: it must be at least 1 (the "
+            "fit on the seed set, iteration 0, comes before the first query round)"
         )
     if n_instances < 1:
         raise ValueError(
@@ -142,8 +149,26 @@ class ActiveLearningLoop:
         self.n_instances = n_instances
         self.stop_reason: str | None = None
 
-    def run(self, seed: Seed) -> Iterator[Step]:
-        """Fit on the seed set, then yield a `Step` after each query round."""
+    def run(
+        self,
+        seed: Seed,
+        recorded_queries: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> Iterator[Step]:
+        """Fit on the seed set, then yield a `Step` after each query round.
+
+        Args:
+            seed: The initial labelled set.
+            recorded_queries: Pool positions and their oracle labels from
+                an earlier run of the same config, by iteration. Those rounds
+                still run the query strategy, so that its random state
+                advances as before, but take their labels from here instead
+                of asking the oracle.
+
+        Raises:
+            ResumeError: the query strategy picks other positions than
+                `recorded_queries` lists for that iteration.
+        """
+        recorded_queries = recorded_queries or {}
         unlabelled = np.ones(len(self.features), dtype=bool)
         unlabelled[seed.indices] = False
         with _quiet_modal():
@@ -154,20 +179,31 @@ class ActiveLearningLoop:
                 y_training=np.asarray(seed.labels),
             )
         labels_used = 0
-        yield Step(0, labels_used, len(seed.indices), np.array([], int), learner)
+        nothing = np.array([], int)
+        yield Step(0, labels_used, len(seed.indices), nothing, nothing, learner)
 
         for iteration in range(1, self.iterations + 1):
             candidates = np.flatnonzero(unlabelled)
             if len(candidates) == 0:
                 self.stop_reason = f"pool exhausted after iteration {iteration - 1}"
-                log.warning("pool has no unlabelled series left; stopping early")
+                log.warning(
+                    "pool exhausted after iteration %d of %d: every one of its %d "
+                    "series is labelled; stopping early",
+                    iteration - 1,
+                    self.iterations,
+                    len(self.features),
+                )
                 return
             n = min(self.n_instances, len(candidates))
             picked = query_indices(
                 self.query_strategy, learner, self.features[candidates], n
             )
             queried = candidates[picked]
-            labels = np.asarray(self.oracle(queried)).reshape(-1)
+            if iteration in recorded_queries:
+                recorded = recorded_queries[iteration]
+                labels = _recorded_labels(iteration, queried, *recorded)
+            else:
+                labels = np.asarray(self.oracle(queried)).reshape(-1)
             if len(labels) != len(queried):
                 raise ValueError(
                     f"oracle returned {len(labels)} labels for {len(queried)} series"
@@ -181,9 +217,29 @@ class ActiveLearningLoop:
                 labels_used,
                 len(learner.y_training),
                 queried,
+                labels,
                 learner,
             )
         self.stop_reason = f"completed {self.iterations} iterations"
+
+
+def _recorded_labels(
+    iteration: int, queried: np.ndarray, positions: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Return the recorded labels of `queried`, which must equal `positions`."""
+    if not np.array_equal(queried, positions):
+        raise ResumeError(
+            f"iteration {iteration} queried the pool positions {_preview(queried)} "
+            f"where the run being resumed queried {_preview(positions)}; the "
+            "code, the installed packages or the machine differ from that run's. "
+            "Set resume=false to start the run over"
+        )
+    return np.asarray(labels)
+
+
+def _preview(positions: np.ndarray, limit: int = 5) -> str:
+    text = ", ".join(str(int(p)) for p in positions[:limit])
+    return f"[{text}, ...]" if len(positions) > limit else f"[{text}]"
 
 
 @contextlib.contextmanager

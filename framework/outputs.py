@@ -1,4 +1,4 @@
-"""Files of a run: results.csv, summary.json and learning_curve.png.
+"""Files of a run: results.csv, queries.csv, summary.json, learning_curve.png.
 
 Every file is written to a temporary name and renamed into place, so a reader
 never sees half a file and a killed run keeps what it had written.
@@ -20,6 +20,8 @@ import numpy as np
 from framework.evaluation import METRICS
 
 RESULT_COLUMNS = ("iteration", "split", "labels_used", "n_labelled", *METRICS)
+QUERY_COLUMNS = ("iteration", "pool_index", "label")
+RUN_FILES = ("results.csv", "queries.csv", "summary.json", "learning_curve.png")
 # Legend labels of the autoencoder's reference lines, by summary key.
 REFERENCE_LABELS = {
     "initial_threshold": "autoencoder, initial threshold",
@@ -28,12 +30,25 @@ REFERENCE_LABELS = {
 }
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# Read once at import: os.umask can only be read by setting it.
+FILE_MODE = _file_mode()
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp creates the file readable by its owner only; give it the
+        # mode that open() would, so colleagues can read shared results.
+        os.chmod(temporary, FILE_MODE)
         with os.fdopen(handle, mode) as file:
             file.write(data)
             file.flush()
@@ -57,25 +72,35 @@ def _json_safe(value: Any) -> Any:
 
 
 class RunRecorder:
-    """Collect the rows and the summary of a run and keep them on disk.
+    """Collect the rows, queries and summary of a run and keep them on disk.
+
+    Temporary files that a killed run left behind are deleted.
 
     Args:
         run_dir: Directory of the run, usually Hydra's output directory.
+        start_over: Delete the files of an earlier run in `run_dir` first.
     """
 
     def __init__(self, run_dir: str | Path, start_over: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if start_over:
-            # Files of an earlier, unfinished run here must not mix with ours.
-            for name in ("results.csv", "summary.json", "learning_curve.png"):
+        for name in RUN_FILES:
+            for temporary in self.run_dir.glob(f".{name}.*"):
+                temporary.unlink(missing_ok=True)
+            if start_over:
+                # Files of an earlier, unfinished run here must not mix with ours.
                 (self.run_dir / name).unlink(missing_ok=True)
         self.rows: list[dict[str, Any]] = []
+        self.queries: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {"completed": False}
 
     @property
     def results_path(self) -> Path:
         return self.run_dir / "results.csv"
+
+    @property
+    def queries_path(self) -> Path:
+        return self.run_dir / "queries.csv"
 
     @property
     def summary_path(self) -> Path:
@@ -84,18 +109,82 @@ class RunRecorder:
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append the rows of one iteration and rewrite results.csv."""
         self.rows.extend(rows)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({key: _format(row[key]) for key in RESULT_COLUMNS})
-        write_atomic(self.results_path, buffer.getvalue())
+        write_atomic(self.results_path, _csv_text(RESULT_COLUMNS, self.rows))
+
+    def add_queries(
+        self, iteration: int, positions: np.ndarray, labels: np.ndarray
+    ) -> None:
+        """Append the oracle's labels of one iteration and rewrite queries.csv."""
+        for position, label in zip(positions, labels, strict=True):
+            self.queries.append(
+                {
+                    "iteration": iteration,
+                    "pool_index": int(position),
+                    "label": int(label),
+                }
+            )
+        write_atomic(self.queries_path, _csv_text(QUERY_COLUMNS, self.queries))
 
     def update_summary(self, **fields: Any) -> None:
         """Merge `fields` into the summary and rewrite summary.json."""
         self.summary.update(fields)
         text = json.dumps(_json_safe(self.summary), indent=2, sort_keys=False)
         write_atomic(self.summary_path, text + "\n")
+
+
+def _csv_text(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _format(row[key]) for key in columns})
+    return buffer.getvalue()
+
+
+def format_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Return `row` of results.csv as the text that the file stores."""
+    return {key: _format(row[key]) for key in RESULT_COLUMNS}
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Read results.csv back into rows with numbers, as `add_rows` took them.
+
+    Raises:
+        ValueError: the file has other columns or a field that is not a number.
+    """
+    rows = _read_csv(path, RESULT_COLUMNS)
+    for number, row in enumerate(rows, start=2):
+        try:
+            for key in ("iteration", "labels_used", "n_labelled"):
+                row[key] = int(row[key])
+            for key in METRICS:
+                row[key] = float(row[key]) if row[key] != "" else math.nan
+        except ValueError as error:
+            raise ValueError(f"{path}, line {number}: {error}") from None
+    return rows
+
+
+def read_queries(path: Path) -> list[dict[str, int]]:
+    """Read queries.csv back into rows of whole numbers.
+
+    Raises:
+        ValueError: the file has other columns or a field that is not a number.
+    """
+    rows = _read_csv(path, QUERY_COLUMNS)
+    try:
+        return [{key: int(row[key]) for key in QUERY_COLUMNS} for row in rows]
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != columns:
+            raise ValueError(
+                f"{path} has the columns {reader.fieldnames}, expected {list(columns)}"
+            )
+        return list(reader)
 
 
 def _format(value: Any) -> Any:

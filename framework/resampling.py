@@ -67,11 +67,15 @@ class GuardedSampler(BaseEstimator):
                 "to fit without resampling when this happens"
             )
         self.fallbacks += 1
-        log.warning(
+        # Warn once; later failures are logged at INFO level and counted.
+        level = logging.WARNING if self.fallbacks == 1 else logging.INFO
+        log.log(
+            level,
             "resampler %s failed on a labelled set of {%s} (%s); fitting without "
-            "resampling",
+            "resampling (fallback %d of this run)",
             name,
             described,
             reason,
+            self.fallbacks,
         )
         return X, y

@@ -6,78 +6,19 @@ together and that every output is written, not the figures of the method.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from small_run import TINY_ENCODER
+from small_run import SMALL, cli, read_rows, start_cli
 
 from framework.experiment import run
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = [
-    *TINY_ENCODER,
-    "loop.iterations=3",
-    "loop.n_instances=5",
-]
-
-
-def start_cli(
-    run_dir: Path,
-    data_root: Path,
-    *overrides: str,
-    cache: Path | None = None,
-    output: int = subprocess.PIPE,
-    **env: str,
-) -> subprocess.Popen:
-    """Start the main command with a small encoder, writing into `run_dir`.
-
-    `output` receives stdout and stderr. A caller that does not read them
-    while the job runs passes subprocess.DEVNULL, so that a full pipe cannot
-    stall the job.
-    """
-    environment = {
-        **os.environ,
-        "TSAL_DATA_ROOT": str(data_root),
-        "TSAL_CACHE_DIR": str(cache or run_dir / "cache"),
-        **env,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "framework",
-        "+experiment=ecg5000",
-        f"hydra.run.dir={run_dir}",
-        *SMALL,
-        *overrides,
-    ]
-    return subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=environment,
-        stdout=output,
-        stderr=output,
-        text=True,
-    )
-
-
-def cli(run_dir: Path, data_root: Path, *overrides: str, **options):
-    """Run the main command to its end; returns returncode, stdout, stderr."""
-    job = start_cli(run_dir, data_root, *overrides, **options)
-    stdout, stderr = job.communicate(timeout=600)
-    return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
-
-
-def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_main_command_writes_every_output_and_tracks_offline(tmp_path, data_root):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
-from imblearn.under_sampling import RandomUnderSampler
+from imblearn.under_sampling import CondensedNearestNeighbour, RandomUnderSampler
 from sklearn.linear_model import LogisticRegression
 
 from framework.loop import make_estimator, resampler_fallbacks
@@ -38,6 +38,14 @@ def test_guard_catches_sampler_leaving_one_class():
     guard = GuardedSampler(DropAnomalies())
     _, resampled_labels = guard.fit_resample(features, labels)
     assert set(resampled_labels) == {0, 1}
+    assert guard.fallbacks == 1
+
+
+def test_guard_falls_back_when_cnn_sees_one_class():
+    features, labels = few_anomalies(0)
+    guard = GuardedSampler(CondensedNearestNeighbour(random_state=0))
+    resampled, _ = guard.fit_resample(features, labels)
+    assert resampled is features
     assert guard.fallbacks == 1
 
 

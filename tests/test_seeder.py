@@ -43,3 +43,12 @@ def test_threshold_seeder_rejects_no_series_above():
 def test_threshold_seeder_rejects_negative_k():
     with pytest.raises(ValueError, match=r"seeder.k=-1"):
         ThresholdSeeder(k=-1)
+
+
+def test_threshold_seeder_takes_all_below_when_too_few(caplog):
+    # Seven of ten scores lie above the mean, so only three can be normal.
+    scores = np.array([0.0, 0.0, 0.0] + [10.0] * 7)
+    seed = ThresholdSeeder(k=0)(scores)
+    assert (seed.labels == 1).sum() == 7
+    assert sorted(seed.indices[seed.labels == 0].tolist()) == [0, 1, 2]
+    assert "not balanced" in caplog.text

@@ -9,7 +9,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import signal
+import subprocess
+import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +57,9 @@ class Server:
     def __init__(self) -> None:
         self.routes: dict[str, bytes] = {}
         self.truncate: set[str] = set()
+        # Paths whose responses stop after half the body until `release` is set.
+        self.stall: set[str] = set()
+        self.release = threading.Event()
         self.requests: list[str] = []
         server = self
 
@@ -69,6 +76,11 @@ class Server:
                 if self.path in server.truncate:
                     body = body[: len(body) // 2]
                     self.close_connection = True
+                if self.path in server.stall:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    server.release.wait()
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args) -> None:
@@ -88,8 +100,14 @@ def server() -> Iterator[Server]:
     server = Server()
     server.thread.start()
     yield server
+    server.release.set()
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+def cache_contents(cache: Path) -> list[str]:
+    """Names in the data cache, without the lock file that downloads share."""
+    return sorted(p.name for p in cache.iterdir() if p.name != f".{NAME}.lock")
 
 
 def source(server: Server, cache: Path, **options) -> UCRSource:
@@ -111,7 +129,7 @@ def test_download_extracts_checks_and_reads(server, tmp_path):
     assert series.shape == (15, 12)
     assert list(classes[:6]) == [1, 2, 3, 1, 2, 3]
     assert sorted(p.name for p in (tmp_path / NAME).iterdir()) == sorted(files)
-    assert [p.name for p in tmp_path.iterdir()] == [NAME], "zip or scratch left"
+    assert cache_contents(tmp_path) == [NAME], "zip or scratch left"
 
 
 def test_second_load_uses_the_cache(server, tmp_path):
@@ -130,7 +148,7 @@ def test_zip_checksum_mismatch_leaves_nothing(server, tmp_path):
         data.load()
     assert data.url in str(error.value)
     assert "data.root" in str(error.value)
-    assert list(tmp_path.iterdir()) == []
+    assert cache_contents(tmp_path) == []
 
 
 def test_file_checksum_mismatch_is_rejected(server, tmp_path):
@@ -139,7 +157,7 @@ def test_file_checksum_mismatch_is_rejected(server, tmp_path):
     data = source(server, tmp_path, sha256={f"{NAME}_TEST.txt": "f" * 64})
     with pytest.raises(DownloadError, match=f"{NAME}_TEST.txt in the zip has sha256"):
         data.load()
-    assert list(tmp_path.iterdir()) == []
+    assert cache_contents(tmp_path) == []
 
 
 def test_missing_archive_names_url_and_root(server, tmp_path):
@@ -156,7 +174,64 @@ def test_truncated_download_is_rejected(server, tmp_path):
     data = source(server, tmp_path)
     with pytest.raises(DownloadError, match="download"):
         data.load()
-    assert list(tmp_path.iterdir()) == []
+    assert cache_contents(tmp_path) == []
+
+
+@pytest.mark.parametrize("fault", ["truncated", "checksum"])
+def test_failed_download_is_retried_cleanly(server, tmp_path, fault):
+    archive = make_zip(toy_files())
+    data = source(server, tmp_path, zip_sha256=sha(archive))
+    if fault == "truncated":
+        server.routes["/Toy.zip"] = archive
+        server.truncate.add("/Toy.zip")
+    else:
+        server.routes["/Toy.zip"] = make_zip({**toy_files(), "extra.txt": b"1 2\n"})
+    with pytest.raises(DownloadError):
+        data.load()
+    assert cache_contents(tmp_path) == []
+
+    # The archive is whole again; the next load downloads from scratch.
+    server.routes["/Toy.zip"] = archive
+    server.truncate.clear()
+    series, _ = data.load()
+
+    assert series.shape == (15, 12)
+    assert server.requests == ["/Toy.zip", "/Toy.zip"]
+    assert cache_contents(tmp_path) == [NAME]
+
+
+DOWNLOAD = """
+import sys
+from plugins.data.ucr import UCRSource
+UCRSource("Toy", cache_dir=sys.argv[1], url=sys.argv[2], timeout=60).load()
+"""
+
+
+def test_killed_download_leaves_nothing_for_next_run(server, tmp_path, caplog):
+    archive = make_zip(toy_files())
+    server.routes["/Toy.zip"] = archive
+    server.stall.add("/Toy.zip")
+    url = server.base + "/Toy.zip"
+    job = subprocess.Popen(
+        [sys.executable, "-c", DOWNLOAD, str(tmp_path), url],
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(f".{NAME}-*/{NAME}.zip")):
+        assert job.poll() is None, f"the download ended early, code {job.returncode}"
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    assert [p.name for p in tmp_path.glob(f".{NAME}-*")], "no scratch to clean up"
+
+    server.stall.clear()
+    caplog.set_level("WARNING", logger="plugins.data.ucr")
+    series, _ = source(server, tmp_path, zip_sha256=sha(archive)).load()
+
+    assert series.shape == (15, 12)
+    assert cache_contents(tmp_path) == [NAME]
+    assert "left by a download that stopped" in caplog.text
 
 
 def test_zip_without_the_data_set(server, tmp_path):
@@ -219,6 +294,8 @@ def test_damaged_local_file_names_the_file(tmp_path):
         ("1 inf 0.5\n", "field 2: 'inf' is not a finite number"),
         ("1.5 0.5 0.5\n", "class label '1.5' is not a whole number"),
         ("\n\n", "contains no series"),
+        ("", "contains no series"),
+        ("label,t1,t2\n1,0.5,0.25\n", "line 1: 'label' is not a number"),
         ("1\n", "a label and at least one sample"),
     ],
 )
@@ -227,6 +304,14 @@ def test_malformed_text_is_reported_with_its_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(DataError, match=message):
         read_ucr_text(path)
+
+
+def test_train_and_test_of_other_lengths_are_rejected(tmp_path):
+    (tmp_path / f"{NAME}_TRAIN.txt").write_text("1 0.5 0.25\n2 0.5 0.75\n")
+    (tmp_path / f"{NAME}_TEST.txt").write_text("1 0.5 0.25 0.5\n")
+    data = UCRSource(NAME, root=tmp_path, url="http://127.0.0.1:9/x.zip")
+    with pytest.raises(DataError, match=r"different lengths \[2, 3\]"):
+        data.load()
 
 
 def test_commas_and_blank_lines_are_accepted(tmp_path):

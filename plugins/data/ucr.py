@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +257,35 @@ class UCRSource:
             )
 
     def download(self, target: Path) -> None:
-        """Fetch the zip, check it and extract both files into ``target``."""
-        log.info("data %s not found locally; downloading %s", self.name, self.url)
+        """Fetch the zip, check it and extract both files into ``target``.
+
+        The zip is fetched and extracted in a scratch directory next to
+        ``target`` and renamed into place only when every check passes, so a
+        failed download leaves nothing behind. A lock file lets one run at a
+        time download; the run holding it deletes scratch directories that a
+        killed run left behind.
+        """
         target.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(target.parent / f".{self.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for another run that downloads data %s", self.name)
+            lock.acquire()
+        try:
+            if self._has_files(target):
+                log.info("data %s already downloaded by another run", self.name)
+                self._verify(target, fix="delete it to download it again")
+                return
+            for stale in target.parent.glob(f".{self.name}-*"):
+                log.warning("deleting %s, left by a download that stopped", stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            self._download_unlocked(target)
+        finally:
+            lock.release()
+
+    def _download_unlocked(self, target: Path) -> None:
+        log.info("data %s not found locally; downloading %s", self.name, self.url)
         with tempfile.TemporaryDirectory(
             prefix=f".{self.name}-", dir=target.parent
         ) as scratch:
@@ -277,10 +304,6 @@ class UCRSource:
                     f"{self.files[1]} into a directory and set data.root (or "
                     "TSAL_DATA_ROOT) to it"
                 ) from error
-            if self._has_files(target):
-                # Another run finished the same download first.
-                log.info("data %s already extracted by another run", self.name)
-                return
             if target.exists():
                 shutil.rmtree(target)
             extracted.rename(target)

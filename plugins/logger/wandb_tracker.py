@@ -39,6 +39,8 @@ class WandbTracker:
         group: Runs with the same group are shown together, for example the
             jobs of one sweep.
         tags: Labels attached to the run.
+        init_timeout: Seconds an online run waits for the wandb server
+            before it warns and tracks offline instead.
     """
 
     def __init__(
@@ -48,14 +50,25 @@ class WandbTracker:
         entity: str | None = None,
         group: str | None = None,
         tags: list[str] | None = None,
+        init_timeout: float = 30.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"logger.mode={mode!r} is invalid; use one of {MODES}")
+        if (
+            isinstance(init_timeout, bool)
+            or not isinstance(init_timeout, (int, float))
+            or not init_timeout > 0
+        ):
+            raise ValueError(
+                f"logger.init_timeout={init_timeout!r} is invalid: it must be a "
+                "number of seconds greater than 0"
+            )
         self.project = project
         self.mode = mode
         self.entity = entity
         self.group = group
         self.tags = list(tags or [])
+        self.init_timeout = float(init_timeout)
         self._run = None
 
     def resolve_mode(self) -> str:
@@ -69,7 +82,32 @@ class WandbTracker:
         import wandb
 
         mode = self.resolve_mode()
-        self._run = wandb.init(
+        if mode == "online":
+            server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+            log.info(
+                "wandb: connecting to %s (timeout %g s)", server, self.init_timeout
+            )
+            try:
+                self._run = self._init(wandb, config, run_dir, mode)
+            except wandb.errors.CommError as error:
+                first_line = str(error).splitlines()[0]
+                log.warning(
+                    "wandb: the online run at %s failed to start within "
+                    "logger.init_timeout=%g s (%s); tracking this run offline "
+                    "instead. Upload it later "
+                    "with `wandb sync %s/wandb/offline-run-*`",
+                    server,
+                    self.init_timeout,
+                    first_line,
+                    run_dir,
+                )
+                mode = "offline"
+        if self._run is None:
+            self._run = self._init(wandb, config, run_dir, mode)
+        log.info("wandb run %s started in %s mode", self._run.id, mode)
+
+    def _init(self, wandb: Any, config: dict[str, Any], run_dir: str, mode: str):
+        return wandb.init(
             project=self.project,
             entity=self.entity,
             group=self.group,
@@ -77,8 +115,8 @@ class WandbTracker:
             config=config,
             dir=run_dir,
             mode=mode,
+            settings=wandb.Settings(init_timeout=self.init_timeout),
         )
-        log.info("wandb run %s started in %s mode", self._run.id, mode)
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self._run is not None:

@@ -55,6 +55,16 @@ class ThresholdSeeder:
             len(above),
             len(below),
         )
+        if len(below) < len(above):
+            log.warning(
+                "only %d pool series score below the seed threshold %.4g, fewer "
+                "than the %d above it; the seed set takes all of them and is not "
+                "balanced (summary.json: seed.pseudo_normals). Raise seeder.k "
+                "for a balanced seed set",
+                len(below),
+                threshold,
+                len(above),
+            )
         indices = np.concatenate([above, below])
         labels = np.concatenate(
             [np.ones(len(above), np.int64), np.zeros(len(below), np.int64)]
