@@ -74,8 +74,9 @@ def reference_curve(cfg, splits, epochs: int) -> list[tuple[float, float]]:
     torch.manual_seed(cfg.seed)
     module = instantiate(cfg.encoder.module, learning_rate=1e-3)
     optimiser = torch.optim.Adam(module.parameters(), lr=1e-3)
-    train, validation = as_tensor(splits.pool.series), as_tensor(
-        splits.validation.series
+    train, validation = (
+        as_tensor(splits.pool.series),
+        as_tensor(splits.validation.series),
     )
     generator = torch.Generator().manual_seed(cfg.seed)
     curve, training_seconds = [], 0.0

@@ -39,6 +39,8 @@ def main() -> None:
         "--threads", type=int, help="threads per job; default: cores // jobs"
     )
     parser.add_argument("--sweep-dir", help="keep the runs here and report on them")
+    parser.add_argument("--classifiers", default=CLASSIFIERS, help="comma-separated")
+    parser.add_argument("--resamplers", default=RESAMPLERS, help="comma-separated")
     arguments = parser.parse_args()
     threads = arguments.threads or max(1, (os.cpu_count() or 2) // arguments.jobs)
 
@@ -51,8 +53,8 @@ def main() -> None:
             "logger=none",
             "plot=false",
             f"threads={threads}",
-            f"classifier={CLASSIFIERS}",
-            f"resampler={RESAMPLERS}",
+            f"classifier={arguments.classifiers}",
+            f"resampler={arguments.resamplers}",
             f"repeat=range({arguments.repeats})",
             "hydra/launcher=joblib",
             f"hydra.launcher.n_jobs={arguments.jobs}",
