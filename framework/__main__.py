@@ -16,7 +16,11 @@ from framework.experiment import Terminated, run
     version_base="1.3", config_path=str(builtin_conf_dir()), config_name="config"
 )
 def main(cfg: DictConfig) -> float:
-    """Run one experiment and return its final test F1 for Hydra sweepers."""
+    """Run one experiment and return its final validation F1.
+
+    Hydra hands the value to optimising sweepers (Optuna, Nevergrad), which
+    must tune on validation; test F1 is only reported.
+    """
     runtime = HydraConfig.get().runtime
     choices = {
         group: str(option)
@@ -32,7 +36,7 @@ def main(cfg: DictConfig) -> float:
         sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)
-    return summary["final"]["test"]["f1"]
+    return summary["final"]["validation"]["f1"]
 
 
 if __name__ == "__main__":

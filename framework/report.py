@@ -7,12 +7,16 @@ reads every run below the directory (each `summary.json` with its
 and writes into the directory (or `--out`):
 
 - `runs.csv`: one row per run, iteration and split, with the run's
-  classifier, resampler, query, seed and repeat;
+  classifier, resampler, query, encoder, seeder, data, seed and repeat;
 - `learning_curves.png`: test F1 against oracle labels used, one panel per
   classifier, one line per resampler with a band of one standard deviation
   over seeds and repeats, and the autoencoder's reference lines;
-- `final_f1.md`: mean ± standard deviation of the test F1 after the last
-  iteration, per classifier and resampler, best first.
+- `final_f1.md`: mean ± standard deviation of the test and validation F1
+  after the last iteration, per classifier and resampler, best test F1
+  first.
+
+When the sweep also varies the query strategy, encoder, seeder or data set,
+those choices split the table's rows and the figure's lines as well.
 
 Only finished runs enter the figure and the table; `runs.csv` keeps the rows
 of unfinished ones with `completed` false.
@@ -33,7 +37,19 @@ from framework.outputs import REFERENCE_LABELS, write_atomic
 
 log = logging.getLogger(__name__)
 
-RUN_COLUMNS = ("classifier", "resampler", "query", "seed", "repeat")
+RUN_COLUMNS = (
+    "classifier",
+    "resampler",
+    "query",
+    "encoder",
+    "seeder",
+    "data",
+    "seed",
+    "repeat",
+)
+# Choices besides classifier and resampler that split the table and the
+# figure's lines when they vary within a sweep; seed and repeat never do.
+OTHER_CHOICES = ("query", "encoder", "seeder", "data")
 
 
 def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,6 +77,9 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "classifier": choices.get("classifier"),
             "resampler": choices.get("resampler"),
             "query": choices.get("query"),
+            "encoder": choices.get("encoder"),
+            "seeder": choices.get("seeder"),
+            "data": choices.get("data"),
             "seed": config.get("seed"),
             "repeat": config.get("repeat", 0),
             "completed": bool(summary.get("completed")),
@@ -78,16 +97,38 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows_frame, pd.DataFrame(runs)
 
 
+def varying_choices(rows: pd.DataFrame) -> list[str]:
+    """Return the group keys: classifier, resampler and every other varying choice."""
+    others = [
+        column
+        for column in OTHER_CHOICES
+        if column in rows and rows[column].nunique(dropna=False) > 1
+    ]
+    return ["classifier", "resampler", *others]
+
+
 def final_f1_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of the last iteration's test F1, best first."""
-    test = rows[(rows["split"] == "test") & rows["completed"]]
-    last = test.loc[test.groupby("run")["iteration"].idxmax()]
+    """Mean and standard deviation of the last iteration's F1, best test F1 first.
+
+    Runs are grouped by classifier, resampler and any other choice that
+    varies in the sweep (query strategy, encoder, ...). Validation F1 is
+    given next to test F1, because settings should be chosen on validation.
+    """
+    finished = rows[rows["completed"]]
+    last_iteration = finished.groupby("run")["iteration"].transform("max")
+    last = finished[finished["iteration"] == last_iteration]
+    keys = varying_choices(rows)
+    f1 = last.pivot_table(index=["run", *keys], columns="split", values="f1")
+    labels = last[last["split"] == "test"].set_index("run")["labels_used"]
+    f1 = f1.reset_index().merge(labels, left_on="run", right_index=True)
     table = (
-        last.groupby(["classifier", "resampler"])
+        f1.groupby(keys)
         .agg(
-            mean_f1=("f1", "mean"),
-            std_f1=("f1", "std"),
-            runs=("f1", "size"),
+            mean_f1=("test", "mean"),
+            std_f1=("test", "std"),
+            mean_validation_f1=("validation", "mean"),
+            std_validation_f1=("validation", "std"),
+            runs=("test", "size"),
             labels_used=("labels_used", "mean"),
         )
         .reset_index()
@@ -97,15 +138,20 @@ def final_f1_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(table: pd.DataFrame, runs: pd.DataFrame) -> str:
+    keys = [c for c in ("classifier", "resampler", *OTHER_CHOICES) if c in table]
     lines = [
-        "| classifier | resampler | test F1 (mean ± std) | runs | labels used |",
-        "|---|---|---|---|---|",
+        "| "
+        + " | ".join(keys)
+        + " | test F1 (mean ± std) | validation F1 | runs | labels used |",
+        "|" + "---|" * (len(keys) + 4),
     ]
-    for row in table.itertuples():
-        std = 0.0 if np.isnan(row.std_f1) else row.std_f1
+    for row in table.to_dict("records"):
         lines.append(
-            f"| {row.classifier} | {row.resampler} | {row.mean_f1:.3f} ± {std:.3f} "
-            f"| {row.runs} | {row.labels_used:.0f} |"
+            "| "
+            + " | ".join(str(row[key]) for key in keys)
+            + f" | {_mean_std(row['mean_f1'], row['std_f1'])}"
+            + f" | {_mean_std(row['mean_validation_f1'], row['std_validation_f1'])}"
+            + f" | {row['runs']} | {row['labels_used']:.0f} |"
         )
     finished = runs[runs["completed"]]
     references = []
@@ -120,6 +166,10 @@ def markdown_table(table: pd.DataFrame, runs: pd.DataFrame) -> str:
         text += "\nTest F1 of the autoencoder alone, over the same runs:\n\n"
         text += "\n".join(references) + "\n"
     return text
+
+
+def _mean_std(mean: float, std: float) -> str:
+    return f"{mean:.3f} ± {0.0 if np.isnan(std) else std:.3f}"
 
 
 def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
@@ -142,16 +192,23 @@ def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
     )
     finished = runs[runs["completed"]]
     colours = plt.get_cmap("tab20")
-    resamplers = sorted(test["resampler"].unique())
+    line_keys = varying_choices(rows)[1:]
+    line_names = sorted(
+        test[line_keys].drop_duplicates().itertuples(index=False, name=None)
+    )
     for panel, classifier in zip(axes.flat, classifiers, strict=False):
         subset = test[test["classifier"] == classifier]
-        for index, resampler in enumerate(resamplers):
-            curve = subset[subset["resampler"] == resampler]
+        for index, name in enumerate(line_names):
+            same = [
+                subset[key] == value for key, value in zip(line_keys, name, strict=True)
+            ]
+            curve = subset[np.logical_and.reduce(same)]
             if curve.empty:
                 continue
             stats = curve.groupby("labels_used")["f1"].agg(["mean", "std"])
             colour = colours(index % 20)
-            panel.plot(stats.index, stats["mean"], color=colour, label=resampler)
+            label = ", ".join(str(part) for part in name)
+            panel.plot(stats.index, stats["mean"], color=colour, label=label)
             band = stats["std"].fillna(0.0)
             panel.fill_between(
                 stats.index,

@@ -95,8 +95,10 @@ def test_report_counts_unfinished_runs(finished_sweep, tmp_path):
     assert (result["finished"], result["unfinished"]) == (7, 1)
     rows = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert not rows[rows["run"] == "0"]["completed"].any()
-    table = (tmp_path / "out" / "final_f1.md").read_text()
-    assert sum(int(line.split("|")[4]) for line in table.splitlines()[2:6]) == 7
+    table = (tmp_path / "out" / "final_f1.md").read_text().splitlines()
+    header = [cell.strip() for cell in table[0].split("|")]
+    runs_column = header.index("runs")
+    assert sum(int(line.split("|")[runs_column]) for line in table[2:6]) == 7
 
 
 def test_rerun_of_sweep_redoes_only_unfinished(finished_sweep, data_root):
