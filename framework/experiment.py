@@ -29,6 +29,7 @@ from framework.evaluation import anomaly_metrics, threshold_references
 from framework.interfaces import (
     Seed,
     check_classifier,
+    check_query_config,
     check_query_strategy,
     check_seed,
 )
@@ -85,6 +86,7 @@ def build_plugins(cfg: DictConfig) -> dict[str, Any]:
             f"resampler {type(resampler).__qualname__} has no fit_resample; it "
             "must be an imbalanced-learn sampler"
         )
+    check_query_config(cfg.query)
     query_strategy = instantiate(cfg.query)
     check_query_strategy(query_strategy)
     estimator = make_estimator(

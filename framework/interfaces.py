@@ -9,12 +9,14 @@ below; none of them needs a base class of ours.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from hydra.utils import get_object
 
 
 @dataclass(frozen=True)
@@ -77,27 +79,57 @@ def check_classifier(classifier: Any) -> None:
 def check_query_strategy(strategy: Callable[..., Any]) -> None:
     """Reject a query strategy that cannot be called as modAL calls it.
 
-    modAL calls `strategy(classifier, X_pool, n_instances=n)`.
+    modAL calls `strategy(classifier, X_pool, n_instances=n)`. For a
+    `functools.partial`, which Hydra builds from a YAML with `_partial_: true`,
+    the keywords from the YAML must be parameters of the function too.
 
     Raises:
-        TypeError: naming the strategy and its signature.
+        TypeError: naming the strategy, its signature and the config keys.
     """
-    name = getattr(strategy, "__qualname__", None) or type(strategy).__qualname__
-    if getattr(strategy, "func", None) is not None:  # functools.partial
-        name = strategy.func.__qualname__
+    target, arguments, keywords = strategy, (), {}
+    if isinstance(strategy, functools.partial):
+        target, arguments, keywords = strategy.func, strategy.args, strategy.keywords
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
     if not callable(strategy):
         raise TypeError(f"query strategy {name} is not callable")
     try:
-        signature = inspect.signature(strategy)
-    except (TypeError, ValueError):
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature
         return
     try:
-        signature.bind(object(), np.empty((1, 1)), n_instances=1)
+        signature.bind(
+            *arguments, object(), np.empty((1, 1)), n_instances=1, **keywords
+        )
     except TypeError as error:
+        settings = f" with the config keys {sorted(keywords)}" if keywords else ""
         raise TypeError(
-            f"query strategy {name}{signature} cannot be called as "
+            f"query strategy {name}{signature}{settings} cannot be called as "
             f"strategy(classifier, X_pool, n_instances=n): {error}"
         ) from None
+
+
+def check_query_config(query: Mapping[str, Any]) -> None:
+    """Reject a query config that would call a strategy function at start-up.
+
+    Without `_partial_: true`, Hydra calls a `_target_` function with the
+    YAML's keys instead of returning it for the loop to call.
+
+    Raises:
+        TypeError: naming the function and the missing setting.
+    """
+    target = query.get("_target_")
+    if not target or query.get("_partial_", False):
+        return
+    try:
+        strategy = get_object(target)
+    except Exception:  # instantiate reports a bad target with its own message
+        return
+    if inspect.isfunction(strategy):
+        raise TypeError(
+            f"query strategy {target} is a function, so its config needs "
+            "`_partial_: true`; without it Hydra calls the function at start-up "
+            "instead of passing it to the loop"
+        )
 
 
 def check_seed(seed: Seed, pool_size: int, seeder: Any) -> None:

@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 from modAL.uncertainty import margin_sampling
@@ -5,7 +7,12 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.svm import SVC
 
 from framework.data import Split
-from framework.interfaces import Seed, check_classifier, check_query_strategy
+from framework.interfaces import (
+    Seed,
+    check_classifier,
+    check_query_config,
+    check_query_strategy,
+)
 from framework.loop import ActiveLearningLoop, make_estimator, query_indices
 from plugins.oracle.simulated import SimulatedOracle
 from plugins.query.random import RandomSampling
@@ -139,3 +146,26 @@ def test_check_query_strategy_rejects_wrong_signature():
 
 def test_check_query_strategy_accepts_modal_function():
     check_query_strategy(margin_sampling)
+
+
+def closest_to(classifier, X_pool, n_instances=1, *, target=0.5):
+    return [0], [0.0]
+
+
+def test_check_query_strategy_accepts_partial_with_known_keys():
+    check_query_strategy(functools.partial(closest_to, target=0.3))
+
+
+def test_check_query_strategy_rejects_unknown_config_key():
+    strategy = functools.partial(closest_to, targt=0.3)
+    with pytest.raises(TypeError, match="config keys \\['targt'\\]") as error:
+        check_query_strategy(strategy)
+    assert "unexpected keyword argument 'targt'" in str(error.value)
+
+
+def test_check_query_config_requires_partial_for_function():
+    config = {"_target_": "modAL.uncertainty.margin_sampling"}
+    with pytest.raises(TypeError, match="needs `_partial_: true`"):
+        check_query_config(config)
+    check_query_config({**config, "_partial_": True})
+    check_query_config({"_target_": "plugins.query.random.RandomSampling"})
