@@ -29,11 +29,13 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from framework.outputs import REFERENCE_LABELS, write_atomic
+from framework.rerun import NON_RESULT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ RUN_COLUMNS = (
 # Choices besides classifier and resampler that split the table and the
 # figure's lines when they vary within a sweep; seed and repeat never do.
 OTHER_CHOICES = ("query", "encoder", "seeder", "data")
+# Config keys that never split runs: the repeat axes, and those that change
+# where files go or how fast a run is but not its results.
+UNSPLIT_KEYS = ("seed", "repeat", "loop.random_state", *NON_RESULT_KEYS)
 
 
 def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,7 +67,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
-    rows, runs = [], []
+    rows, runs, configs = [], [], []
     for summary_path in sorted(sweep_dir.rglob("summary.json")):
         run_dir = summary_path.parent
         try:
@@ -87,24 +92,67 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for name, reference in summary.get("references", {}).items():
             run[f"{name}_test_f1"] = reference.get("test_f1")
         runs.append(run)
+        configs.append(_flat_config(config))
         results_path = run_dir / "results.csv"
-        if results_path.exists():
-            results = pd.read_csv(results_path)
-            for column in ("run", *RUN_COLUMNS, "completed"):
+        rows.append(pd.read_csv(results_path) if results_path.exists() else None)
+
+    settings = varying_settings(configs, runs)
+    frames = []
+    for run, config, results in zip(runs, configs, rows, strict=True):
+        for key in settings:
+            run[key] = config.get(key)
+        if results is not None:
+            for column in ("run", *RUN_COLUMNS, *settings, "completed"):
                 results.insert(len(results.columns), column, run[column])
-            rows.append(results)
-    rows_frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+            frames.append(results)
+    rows_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows_frame, pd.DataFrame(runs)
 
 
+def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[str]:
+    """Return the config keys whose values differ between runs, for example a
+    plugin parameter swept as `query.target=0.1,0.3`.
+
+    Keys of a group whose choice varies are left out (the choice column
+    already splits those runs), and so are `UNSPLIT_KEYS`. In the returned
+    frames these are the only column names with a dot.
+    """
+    varying_groups = {
+        group
+        for group in ("classifier", "resampler", *OTHER_CHOICES)
+        if len({run.get(group) for run in runs}) > 1
+    }
+    keys = sorted(set().union(*configs)) if configs else []
+    return [
+        key
+        for key in keys
+        if "." in key
+        and key.split(".")[0] not in varying_groups
+        and not any(key == k or key.startswith(f"{k}.") for k in UNSPLIT_KEYS)
+        and len({config.get(key) for config in configs}) > 1
+    ]
+
+
+def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
+
+
 def varying_choices(rows: pd.DataFrame) -> list[str]:
-    """Return the group keys: classifier, resampler and every other varying choice."""
+    """Return the group keys: classifier, resampler, every other varying choice
+    and every varying config key."""
     others = [
         column
         for column in OTHER_CHOICES
         if column in rows and rows[column].nunique(dropna=False) > 1
     ]
-    return ["classifier", "resampler", *others]
+    settings = [column for column in rows.columns if "." in column]
+    return ["classifier", "resampler", *others, *settings]
 
 
 def final_f1_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +186,11 @@ def final_f1_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(table: pd.DataFrame, runs: pd.DataFrame) -> str:
-    keys = [c for c in ("classifier", "resampler", *OTHER_CHOICES) if c in table]
+    keys = [
+        column
+        for column in table.columns
+        if column in ("classifier", "resampler", *OTHER_CHOICES) or "." in column
+    ]
     lines = [
         "| "
         + " | ".join(keys)

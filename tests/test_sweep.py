@@ -130,3 +130,37 @@ def test_report_command_rejects_empty_dir(tmp_path, capsys):
 def test_report_command_rejects_missing_dir(tmp_path, capsys):
     assert report_main([str(tmp_path / "absent")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_report_splits_runs_by_swept_plugin_setting(tmp_path, data_root):
+    """A swept config key that is not a group choice becomes a column."""
+    sweep_dir = tmp_path / "sweep"
+    environment = {
+        **os.environ,
+        "TSAL_DATA_ROOT": str(data_root),
+        "TSAL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "framework", "-m", "+experiment=ecg5000"),
+            *("logger=none", "plot=false", "classifier=knn", "resampler=none"),
+            "classifier.n_neighbors=3,7",
+            *TINY_ENCODER,
+            *("loop.iterations=2", "loop.n_instances=5"),
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report(sweep_dir, tmp_path / "out")
+
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert sorted(runs["classifier.n_neighbors"].unique()) == [3, 7]
+    table = (tmp_path / "out" / "final_f1.md").read_text().splitlines()
+    assert "| classifier.n_neighbors |" in table[0]
+    assert len([line for line in table[2:] if line.startswith("| knn |")]) == 2
