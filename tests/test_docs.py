@@ -13,6 +13,8 @@ seconds by the rules below:
 - `python -m framework.report ...` and `--help`: as written.
 - `benchmarks/<script>.py`: the script's own options for a quick run.
 - `pip install ...`: a dry run (`--dry-run --no-deps`) from the checkout.
+- `TSAL_DATA_ROOT=...` becomes the test data, `TSAL_CACHE_DIR=...` a
+  directory below the test's tmp_path.
 - The README's set-up and test commands are checked to be the ones that
   .ci/run runs, since running them here would rebuild this environment.
 
@@ -112,7 +114,9 @@ def shrink_sweep(overrides: list[str]) -> list[str]:
     return shrunk
 
 
-def runnable(command: str, data_root: Path) -> tuple[list[str], dict, Path] | None:
+def runnable(
+    command: str, data_root: Path, scratch: Path
+) -> tuple[list[str], dict, Path] | None:
     """Turn a documented command into (argv, environment, cwd), or None if it is
     checked another way. Raises AssertionError for a command without a rule."""
     if command.startswith("python3 -m venv") or command == ".venv/bin/pytest":
@@ -125,7 +129,11 @@ def runnable(command: str, data_root: Path) -> tuple[list[str], dict, Path] | No
     environment = {**os.environ}
     while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
         name, _, value = words.pop(0).partition("=")
-        environment[name] = str(data_root) if name == "TSAL_DATA_ROOT" else value
+        if name == "TSAL_DATA_ROOT":
+            value = str(data_root)
+        elif name == "TSAL_CACHE_DIR":  # keep the test's files in its tmp_path
+            value = str(scratch / "cache")
+        environment[name] = value
     environment.setdefault("TSAL_DATA_ROOT", str(data_root))
     program, arguments = words[0], words[1:]
     name = Path(program).name
@@ -160,7 +168,7 @@ def runnable(command: str, data_root: Path) -> tuple[list[str], dict, Path] | No
 def test_documented_commands_run(document, tmp_path, data_root):
     commands = shell_commands(document.read_text())
     for command in commands:
-        prepared = runnable(command, data_root)
+        prepared = runnable(command, data_root, tmp_path)
         if prepared is None:
             continue
         argv, environment, cwd = prepared
