@@ -82,7 +82,7 @@ def shell_commands(markdown: str) -> list[str]:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        current += text[:-1] + " " if text.endswith("\\") else text
+        current += text[:-1].rstrip() + " " if text.endswith("\\") else text
         if not text.endswith("\\"):
             commands.append(current)
             current = ""
