@@ -52,6 +52,7 @@ BENCHMARK_SHRINK = {
         *("--repeats", "1", "--epochs", "1"),
         *("--classifiers", "knn", "--resamplers", "rus"),
     ],
+    "lstm_step.py": ["--steps", "1"],
     "encoder_speed.py": [
         *("--reference-epochs", "1"),
         *("--override", "trainer.max_epochs=1"),
