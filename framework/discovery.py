@@ -5,7 +5,7 @@ A plugin package declares itself in its `pyproject.toml`:
     [project.entry-points."tsal.plugins"]
     my_plugins = "my_plugins"
 
-The value names an importable package. Next to its `__init__.py` it holds a
+The value names an importable package. Next to its `__init__.py` it contains a
 `conf/` folder laid out like ours (`conf/classifier/<name>.yaml`,
 `conf/query/<name>.yaml`, ...). After `pip install`, Hydra's search path
 includes that folder after ours (`PluginPackagesSearchPath`, registered when
@@ -126,7 +126,7 @@ class PluginPackagesSearchPath(SearchPathPlugin):
     """Append the conf/ folder of every plugin package to our app's search path.
 
     Hydra consults every registered search-path plugin for every app; this
-    one acts only when the search path holds our own conf/ folder.
+    one acts only when the search path contains our own conf/ folder.
     """
 
     _reported: set[str] = set()

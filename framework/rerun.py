@@ -57,10 +57,7 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
         return None
     if not summary.get("completed"):
         return None
-    differences = _differences(
-        _without_non_result_keys(summary.get("config", {})),
-        _without_non_result_keys(config),
-    )
+    differences = result_differences(summary.get("config", {}), config)
     if differences:
         raise ValueError(
             f"{run_dir} contains a finished run of another config (differs in "
@@ -69,6 +66,11 @@ def finished_summary(run_dir: str | Path, config: dict[str, Any]) -> dict | None
             "overwrite it"
         )
     return summary
+
+
+def result_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Return the dotted keys where two configs differ, ignoring NON_RESULT_KEYS."""
+    return _differences(_without_non_result_keys(old), _without_non_result_keys(new))
 
 
 def _without_non_result_keys(config: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +110,8 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         lock.acquire(timeout=0)
     except Timeout:
         raise RuntimeError(
-            f"another process is running in {run_dir} (it holds {lock.lock_file}); "
-            "wait for it to end or choose another output directory "
+            f"another process is running in {run_dir} (it has locked "
+            f"{lock.lock_file}); wait for it to end or choose another output directory "
             "(hydra.run.dir or hydra.sweep.dir)"
         ) from None
     try:
@@ -168,10 +170,7 @@ def unfinished_run(run_dir: str | Path, config: dict[str, Any]) -> UnfinishedRun
         ) from None
     if summary.get("completed"):
         return None
-    differences = _differences(
-        _without_non_result_keys(summary.get("config", {})),
-        _without_non_result_keys(config),
-    )
+    differences = result_differences(summary.get("config", {}), config)
     if differences:
         raise ValueError(
             f"cannot resume the run in {run_dir}: it has another config (differs "

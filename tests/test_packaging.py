@@ -46,14 +46,12 @@ def build_wheel(source: Path, out: Path) -> Path:
     return wheel
 
 
-def test_wheel_installs_into_a_fresh_venv_and_runs_from_any_directory(
-    tmp_path, data_root
-):
+def test_wheel_runs_from_fresh_venv(tmp_path, data_root):
     """`pip install` of the wheels (ours and the example plugins), then a run.
 
     The fresh environment gets torch and the other dependencies by a path
     entry to this environment's site-packages rather than by downloading
-    them again; path entries do not run .pth files, so the editable install
+    them again. Path entries do not run .pth files, so the editable install
     of this checkout stays invisible to it.
     """
     wheels = tmp_path / "wheels"

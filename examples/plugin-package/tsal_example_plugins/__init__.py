@@ -1,2 +1,2 @@
 """Example plugins: a GRU autoencoder, a nearest-centroid classifier and a
-query strategy that asks about the likeliest anomalies."""
+query strategy that queries the likeliest anomalies."""

@@ -11,7 +11,7 @@ class SoftNearestCentroid(ClassifierMixin, BaseEstimator):
     """Assign each series to the class with the closest mean code.
 
     Probabilities are a softmax of the negative distances to the class means,
-    divided by `temperature`; a small temperature gives confident answers.
+    divided by `temperature`; a small temperature gives confident probabilities.
     """
 
     def __init__(self, temperature: float = 1.0) -> None:

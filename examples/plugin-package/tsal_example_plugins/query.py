@@ -11,7 +11,7 @@ def most_likely_anomaly(classifier, X_pool, n_instances: int = 1):
     modAL calls a strategy as `strategy(classifier, X_pool, n_instances=n)`
     and expects the chosen indices into `X_pool` and a utility for each.
     """
-    # modAL passes its learner; the fitted estimator inside knows the classes.
+    # modAL passes its learner; the fitted estimator inside stores the classes.
     estimator = getattr(classifier, "estimator", classifier)
     anomaly_column = list(estimator.classes_).index(1)
     probability = classifier.predict_proba(X_pool)[:, anomaly_column]
