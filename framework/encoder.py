@@ -52,6 +52,29 @@ def check_encoder(module: Any) -> None:
         raise TypeError(f"encoder {name} lacks the methods {missing}")
 
 
+def adam_with_plateau(
+    parameters: Any,
+    learning_rate: float,
+    lr_patience: int | None,
+    min_learning_rate: float,
+) -> Any:
+    """Build Adam, halved after `lr_patience` epochs without a lower val_loss.
+
+    The return value is what `configure_optimizers` of an encoder returns;
+    `lr_patience` None keeps the step size constant.
+    """
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    if lr_patience is None:
+        return optimizer
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=0.5, patience=lr_patience, min_lr=min_learning_rate
+    )
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "monitor": MONITOR},
+    }
+
+
 def as_tensor(series: np.ndarray) -> torch.Tensor:
     """Convert (n_series, length) values to a float32 tensor (n, length, 1)."""
     tensor = torch.as_tensor(series, dtype=torch.float32)

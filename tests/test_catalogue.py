@@ -36,7 +36,7 @@ def labelled_set(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_catalogue_has_the_papers_plugins():
     assert len(RESAMPLERS) == 16
     assert set(CLASSIFIERS) == {"svm", "knn", "logreg", "dt", "gnb"}
-    assert set(QUERIES) == {"margin", "uncertainty", "entropy", "random"}
+    assert {"margin", "uncertainty", "entropy", "random"} <= set(QUERIES)
 
 
 @pytest.mark.parametrize("name", RESAMPLERS)

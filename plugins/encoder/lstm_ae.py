@@ -14,6 +14,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from framework.encoder import adam_with_plateau
+
 
 class LSTMAutoencoder(pl.LightningModule):
     """Sequence-to-sequence LSTM autoencoder with a fixed-size code.
@@ -94,19 +96,12 @@ class LSTMAutoencoder(pl.LightningModule):
         self.log("val_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
-        if self.hparams.lr_patience is None:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer,
-            factor=0.5,
-            patience=self.hparams.lr_patience,
-            min_lr=self.hparams.min_learning_rate,
+        return adam_with_plateau(
+            self.parameters(),
+            self.hparams.learning_rate,
+            self.hparams.lr_patience,
+            self.hparams.min_learning_rate,
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"},
-        }
 
 
 def _stack(input_size: int, sizes: Sequence[int]) -> nn.ModuleList:
