@@ -10,6 +10,9 @@ from omegaconf import DictConfig
 
 from framework.discovery import builtin_conf_dir
 from framework.experiment import Terminated, run
+from framework.labels import LabellingPaused
+
+EXIT_PAUSED = 75
 
 
 @hydra.main(
@@ -29,6 +32,11 @@ def main(cfg: DictConfig) -> float:
     }
     try:
         summary = run(cfg, runtime.output_dir, choices=choices)
+    except LabellingPaused as paused:
+        # Not a failure: the labels are awaited. 75 is EX_TEMPFAIL, "try again
+        # later", so that a script can tell this stop from an error.
+        print(f"Paused: {paused}", file=sys.stderr)
+        sys.exit(EXIT_PAUSED)
     except Terminated:
         # run() has logged where the finished iterations are; a traceback
         # would only bury that line. 143 and 130 are the shell's codes for

@@ -28,11 +28,20 @@ class Split:
         series: Values, shape (n_series, length).
         classes: Class label of each series in the source data set.
         labels: 1 for an anomaly, 0 for a normal series.
+        ids: Row of each series in the data source (for UCR data, the TRAIN
+            file's rows, then the TEST file's). It names a series whatever the
+            split, so an annotator's labels hold for every seed. None numbers
+            the series of the split from 0.
     """
 
     series: np.ndarray
     classes: np.ndarray
     labels: np.ndarray
+    ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.ids is None:
+            object.__setattr__(self, "ids", np.arange(len(self.series)))
 
     def __len__(self) -> int:
         return len(self.series)
@@ -146,7 +155,7 @@ def split_series(
 
     def take(idx: np.ndarray) -> Split:
         idx = np.sort(idx)
-        return Split(series[idx], classes[idx], labels[idx])
+        return Split(series[idx], classes[idx], labels[idx], ids=idx)
 
     splits = Splits(take(pool_idx), take(validation_idx), take(test_idx))
     for name, split in splits.items():

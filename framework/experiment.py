@@ -33,6 +33,7 @@ from framework.interfaces import (
     check_query_strategy,
     check_seed,
 )
+from framework.labels import LabellingPaused
 from framework.loop import (
     ActiveLearningLoop,
     ResumeError,
@@ -278,7 +279,8 @@ def _run_locked(
         summary = _run_stages(cfg, plugins, timer, recorder, previous)
     except BaseException as error:
         reason = stop_reason(error)
-        log.error(
+        log.log(
+            logging.INFO if isinstance(error, LabellingPaused) else logging.ERROR,
             "run stopped (%s); rows of finished iterations are in %s",
             reason,
             recorder.results_path,
@@ -324,6 +326,8 @@ def stop_reason(error: BaseException) -> str:
     # clean-up; both mean the user stopped the run.
     if isinstance(error, Terminated):
         return "interrupted by SIGTERM"
+    if isinstance(error, LabellingPaused):
+        return f"waiting for labels: {error}"
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         return "interrupted"
     return f"failed: {type(error).__name__}: {error}"
@@ -358,7 +362,26 @@ def _run_stages(
             for name, split in splits.items()
         }
     )
+    # Built before the encoder trains, so that a person's oracle reports a bad
+    # setting (a busy port, no terminal) at once and can show its page early.
+    oracle = instantiate(cfg.oracle, pool=splits.pool)
+    try:
+        return _train_and_query(cfg, plugins, timer, recorder, previous, splits, oracle)
+    finally:
+        close = getattr(oracle, "close", None)
+        if callable(close):
+            close()
 
+
+def _train_and_query(
+    cfg: DictConfig,
+    plugins: dict[str, Any],
+    timer: Timer,
+    recorder: RunRecorder,
+    previous: UnfinishedRun | None,
+    splits: Splits,
+    oracle: Any,
+) -> dict[str, Any]:
     with timer.stage("encoder"):
         encoder, origin = trained_encoder(cfg, splits)
     features, scores, fit = encoder.features, encoder.scores, encoder.fit
@@ -405,7 +428,7 @@ def _run_stages(
     loop = ActiveLearningLoop(
         estimator=plugins["estimator"],
         query_strategy=plugins["query_strategy"],
-        oracle=instantiate(cfg.oracle, pool=splits.pool),
+        oracle=oracle,
         features=features["pool"],
         iterations=cfg.loop.iterations,
         n_instances=cfg.loop.n_instances,
@@ -422,7 +445,12 @@ def _run_stages(
                 _check_replayed(last, recorder.rows)
             else:
                 if step.iteration > 0:
-                    recorder.add_queries(step.iteration, step.queried, step.labels)
+                    recorder.add_queries(
+                        step.iteration,
+                        step.queried,
+                        step.labels,
+                        series_ids=splits.pool.ids[step.queried],
+                    )
                 recorder.add_rows(last)
             validation, test = last
             log.info(

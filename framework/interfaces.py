@@ -40,11 +40,52 @@ class Seeder(Protocol):
         """Pick and pseudo-label series of the pool from their anomaly scores."""
 
 
+@dataclass(frozen=True)
+class Round:
+    """What the loop knows when it asks the oracle, for showing to a person.
+
+    Attributes:
+        iteration: The query round, from 1.
+        iterations: Query rounds of the whole run.
+        labels_used: Oracle labels before this round.
+        positions: Pool positions asked for in this round.
+        probabilities: The classifier's anomaly probability of each series in
+            `positions`, or NaN where it is unknown.
+        normals: Pool positions of labelled normal series (pseudo-labels of
+            the seed included), the most surely normal first; at most ten.
+    """
+
+    iteration: int
+    iterations: int
+    labels_used: int
+    positions: np.ndarray
+    probabilities: np.ndarray
+    normals: np.ndarray
+
+    @classmethod
+    def unknown(cls, positions: np.ndarray) -> Round:
+        """A round of which only the positions are known, as in a direct call."""
+        positions = np.asarray(positions)
+        nan = np.full(len(positions), np.nan)
+        return cls(0, 0, 0, positions, nan, np.array([], int))
+
+    def probability(self, position: int) -> float:
+        """The anomaly probability of the series at pool `position`."""
+        matches = np.flatnonzero(self.positions == position)
+        return float(self.probabilities[matches[0]]) if len(matches) else np.nan
+
+
 class Oracle(Protocol):
-    """Annotator. Built with `pool=` (the pool `Split`) as a keyword argument."""
+    """Annotator. Built with `pool=` (the pool `Split`) as a keyword argument.
+
+    An oracle that shows the series to a person may also take a keyword
+    argument `round` (a `Round`), and may have a `close()` method, which the
+    run calls when the loop ends. Label -1 means the series was skipped: the
+    loop leaves it out of the labelled set and does not ask for it again.
+    """
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:
-        """Return the true label (1 anomaly, 0 normal) of the pool series."""
+        """Return the label (1 anomaly, 0 normal, -1 skipped) of pool series."""
 
 
 class Tracker(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -13,7 +14,7 @@ import numpy as np
 from imblearn.pipeline import Pipeline
 from modAL.models import ActiveLearner
 
-from framework.interfaces import Oracle, Seed
+from framework.interfaces import Oracle, Round, Seed
 from framework.resampling import GuardedSampler
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,13 @@ class Step:
 
     Attributes:
         iteration: 0 after fitting on the seed set, then 1, 2, ...
-        labels_used: Oracle labels so far; pseudo-labels of the seed are free.
+        labels_used: Oracle labels so far, skipped series not counted;
+            pseudo-labels of the seed are free.
         n_labelled: Size of the labelled set, pseudo-labels included.
-        queried: Pool positions labelled by the oracle in this iteration.
-        labels: The oracle's label of each position in `queried`.
+        queried: Pool positions sent to the oracle in this iteration.
+        labels: The oracle's label of each position in `queried`: 1, 0, or -1
+            for a series the annotator skipped, which stays out of the
+            labelled set.
         learner: The learner, fitted on the labelled set.
     """
 
@@ -148,6 +152,7 @@ class ActiveLearningLoop:
         self.iterations = iterations
         self.n_instances = n_instances
         self.stop_reason: str | None = None
+        self._oracle_takes_round = _takes_round(oracle)
 
     def run(
         self,
@@ -179,6 +184,7 @@ class ActiveLearningLoop:
                 y_training=np.asarray(seed.labels),
             )
         labels_used = 0
+        normals = list(np.asarray(seed.indices)[np.asarray(seed.labels) == 0])
         nothing = np.array([], int)
         yield Step(0, labels_used, len(seed.indices), nothing, nothing, learner)
 
@@ -202,16 +208,19 @@ class ActiveLearningLoop:
             if iteration in recorded_queries:
                 recorded = recorded_queries[iteration]
                 labels = _recorded_labels(iteration, queried, *recorded)
+            elif self._oracle_takes_round:
+                round = self._round(iteration, labels_used, queried, normals, learner)
+                labels = np.asarray(self.oracle(queried, round=round)).reshape(-1)
             else:
                 labels = np.asarray(self.oracle(queried)).reshape(-1)
-            if len(labels) != len(queried):
-                raise ValueError(
-                    f"oracle returned {len(labels)} labels for {len(queried)} series"
-                )
+            labels = _checked_labels(labels, queried, self.oracle)
             unlabelled[queried] = False
-            labels_used += len(queried)
-            with _quiet_modal():
-                learner.teach(self.features[queried], labels)
+            answered = labels != SKIPPED
+            labels_used += int(answered.sum())
+            normals.extend(queried[labels == 0])
+            if answered.any():
+                with _quiet_modal():
+                    learner.teach(self.features[queried[answered]], labels[answered])
             yield Step(
                 iteration,
                 labels_used,
@@ -221,6 +230,81 @@ class ActiveLearningLoop:
                 learner,
             )
         self.stop_reason = f"completed {self.iterations} iterations"
+
+    def _round(
+        self,
+        iteration: int,
+        labels_used: int,
+        queried: np.ndarray,
+        normals: list[int],
+        learner: ActiveLearner,
+    ) -> Round:
+        """Describe the round for an oracle that shows it to a person."""
+        probabilities = _anomaly_probability(learner, self.features[queried])
+        normals_array = np.asarray(normals, dtype=int)
+        if len(normals_array):
+            surest = np.argsort(
+                _anomaly_probability(learner, self.features[normals_array]),
+                kind="stable",
+            )
+            normals_array = normals_array[surest[:10]]
+        return Round(
+            iteration=iteration,
+            iterations=self.iterations,
+            labels_used=labels_used,
+            positions=queried,
+            probabilities=probabilities,
+            normals=normals_array,
+        )
+
+
+# The label of a series the annotator could not tell.
+SKIPPED = -1
+
+
+def _takes_round(oracle: Any) -> bool:
+    """Whether `oracle` accepts the keyword argument `round`."""
+    try:
+        parameters = inspect.signature(oracle).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "round" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def _anomaly_probability(learner: ActiveLearner, features: np.ndarray) -> np.ndarray:
+    probabilities = learner.predict_proba(features)
+    classes = list(learner.estimator.classes_)
+    if 1 not in classes:
+        return np.zeros(len(features))
+    return probabilities[:, classes.index(1)]
+
+
+def _checked_labels(labels: np.ndarray, queried: np.ndarray, oracle: Any) -> np.ndarray:
+    """Return the oracle's labels as integers, or raise naming the oracle."""
+    name = type(oracle).__qualname__
+    if len(labels) != len(queried):
+        raise ValueError(
+            f"oracle {name} returned {len(labels)} labels for {len(queried)} series; "
+            "it must return one label per series"
+        )
+    try:
+        as_int = labels.astype(int)
+    except (TypeError, ValueError):
+        as_int = None
+    if as_int is None or not np.array_equal(as_int, labels):
+        raise ValueError(
+            f"oracle {name} returned the labels {labels.tolist()}; they must be "
+            "1 (anomaly), 0 (normal) or -1 (skipped)"
+        )
+    unknown = sorted(set(as_int.tolist()) - {1, 0, SKIPPED})
+    if unknown:
+        raise ValueError(
+            f"oracle {name} returned the labels {unknown}; they must be 1 "
+            "(anomaly), 0 (normal) or -1 (skipped)"
+        )
+    return as_int
 
 
 def _recorded_labels(

@@ -20,7 +20,9 @@ import numpy as np
 from framework.evaluation import METRICS
 
 RESULT_COLUMNS = ("iteration", "split", "labels_used", "n_labelled", *METRICS)
-QUERY_COLUMNS = ("iteration", "pool_index", "label")
+QUERY_COLUMNS = ("iteration", "pool_index", "series_id", "label")
+# queries.csv as runs before the series_id column wrote it; still read.
+OLD_QUERY_COLUMNS = ("iteration", "pool_index", "label")
 RUN_FILES = ("results.csv", "queries.csv", "summary.json", "learning_curve.png")
 # Legend labels of the autoencoder's reference lines, by summary key.
 REFERENCE_LABELS = {
@@ -112,14 +114,27 @@ class RunRecorder:
         write_atomic(self.results_path, _csv_text(RESULT_COLUMNS, self.rows))
 
     def add_queries(
-        self, iteration: int, positions: np.ndarray, labels: np.ndarray
+        self,
+        iteration: int,
+        positions: np.ndarray,
+        labels: np.ndarray,
+        series_ids: np.ndarray | None = None,
     ) -> None:
-        """Append the oracle's labels of one iteration and rewrite queries.csv."""
-        for position, label in zip(positions, labels, strict=True):
+        """Append the oracle's labels of one iteration and rewrite queries.csv.
+
+        `series_ids` names the series in the data source (`Split.ids`), as the
+        label store of a person's answers does; None repeats the positions.
+        """
+        if series_ids is None:
+            series_ids = positions
+        for position, series_id, label in zip(
+            positions, series_ids, labels, strict=True
+        ):
             self.queries.append(
                 {
                     "iteration": iteration,
                     "pool_index": int(position),
+                    "series_id": int(series_id),
                     "label": int(label),
                 }
             )
@@ -167,10 +182,18 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 def read_queries(path: Path) -> list[dict[str, int]]:
     """Read queries.csv back into rows of whole numbers.
 
+    A file without the series_id column, as older runs wrote it, gets the
+    pool positions as series ids.
+
     Raises:
         ValueError: the file has other columns or a field that is not a number.
     """
-    rows = _read_csv(path, QUERY_COLUMNS)
+    try:
+        rows = _read_csv(path, QUERY_COLUMNS)
+    except ValueError:
+        rows = _read_csv(path, OLD_QUERY_COLUMNS)
+        for row in rows:
+            row["series_id"] = row["pool_index"]
     try:
         return [{key: int(row[key]) for key in QUERY_COLUMNS} for row in rows]
     except ValueError as error:
