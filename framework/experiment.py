@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from framework.cache import CachedEncoder, EncoderCache, encoder_key
 from framework.data import Splits, split_series
+from framework.detector import DETECTOR_DIR, DetectorWriter
 from framework.encoder import check_encoder, encode_and_score, fit_encoder
 from framework.evaluation import anomaly_metrics, threshold_references
 from framework.interfaces import (
@@ -385,6 +386,12 @@ def _train_and_query(
     with timer.stage("encoder"):
         encoder, origin = trained_encoder(cfg, splits)
     features, scores, fit = encoder.features, encoder.scores, encoder.fit
+    detector = DetectorWriter(
+        recorder.run_dir / DETECTOR_DIR,
+        OmegaConf.to_container(cfg, resolve=True),
+        encoder.state_dict,
+        length=splits.pool.series.shape[1],
+    )
 
     with timer.stage("seed"):
         seed = plugins["seeder"](scores["pool"])
@@ -452,6 +459,11 @@ def _train_and_query(
                         series_ids=splits.pool.ids[step.queried],
                     )
                 recorder.add_rows(last)
+            # Replayed iterations too, because the writer deleted the
+            # classifier of the run being resumed.
+            detector.save_classifier(
+                step.learner.estimator, step.iteration, step.labels_used
+            )
             validation, test = last
             log.info(
                 "iteration %d/%d: %d labels used, F1 test %.3f, validation %.3f%s",

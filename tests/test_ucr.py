@@ -289,13 +289,13 @@ def test_damaged_local_file_names_the_file(tmp_path):
     ("text", "message"),
     [
         ("1 0.5 0.25\n2 0.5\n", "line 2: 2 fields where line 1 has 3"),
-        ("1 0.5 0.25\n2 0.5 oops\n", "line 2: 'oops' is not a number"),
+        ("1 0.5 0.25\n2 0.5 oops\n", "line 2, field 3: 'oops' is not a number"),
         ("1 0.5 NaN\n", "line 1, field 3: 'NaN' is not a finite number"),
         ("1 inf 0.5\n", "field 2: 'inf' is not a finite number"),
         ("1.5 0.5 0.5\n", "class label '1.5' is not a whole number"),
         ("\n\n", "contains no series"),
         ("", "contains no series"),
-        ("label,t1,t2\n1,0.5,0.25\n", "line 1: 'label' is not a number"),
+        ("label,t1,t2\n1,0.5,0.25\n", "line 1, field 1: 'label' is not a number"),
         ("1\n", "a label and at least one sample"),
     ],
 )

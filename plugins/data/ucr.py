@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
+from framework.series_files import SeriesFileError, read_ucr
+
 log = logging.getLogger(__name__)
 
 ARCHIVE_URL = "https://timeseriesclassification.com/aeon-toolkit/{name}.zip"
@@ -74,66 +76,11 @@ def _read_ucr_text(
     path_text: str, size: int, mtime_ns: int
 ) -> tuple[np.ndarray, np.ndarray]:
     # `size` and `mtime_ns` only key the cache, so an edited file is read again.
-    path = Path(path_text)
-    rows: list[list[str]] = []
-    line_numbers: list[int] = []
-    with path.open(encoding="ascii", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.replace(",", " ").split()
-            if not fields:
-                continue
-            if rows and len(fields) != len(rows[0]):
-                raise DataError(
-                    f"{path}, line {number}: {len(fields)} fields where line "
-                    f"{line_numbers[0]} has {len(rows[0])}; every series of a "
-                    "UCR text file must have the same length"
-                )
-            rows.append(fields)
-            line_numbers.append(number)
-
-    if not rows:
-        raise DataError(f"{path} is empty: it contains no series")
-    if len(rows[0]) < 2:
-        raise DataError(
-            f"{path}, line {line_numbers[0]}: a label and at least one sample "
-            "are needed per line"
-        )
-
     try:
-        values = np.array(rows, dtype=float)
-    except ValueError:
-        number, field = _first_non_number(rows, line_numbers)
-        raise DataError(f"{path}, line {number}: {field!r} is not a number") from None
-
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise DataError(
-            f"{path}, line {line_numbers[row]}, field {column + 1}: "
-            f"{rows[row][column]!r} is not a finite number; fill in or drop "
-            "missing values before using the file"
-        )
-
-    labels = values[:, 0]
-    if not np.array_equal(labels, np.round(labels)):
-        row = int(np.flatnonzero(labels != np.round(labels))[0])
-        raise DataError(
-            f"{path}, line {line_numbers[row]}: class label {rows[row][0]!r} "
-            "is not a whole number"
-        )
-    return values[:, 1:], labels.astype(int)
-
-
-def _first_non_number(
-    rows: list[list[str]], line_numbers: list[int]
-) -> tuple[int, str]:
-    for fields, number in zip(rows, line_numbers, strict=True):
-        for field in fields:
-            try:
-                float(field)
-            except ValueError:
-                return number, field
-    raise AssertionError("numpy rejected a row that float() accepts")
+        parsed = read_ucr(path_text)
+    except SeriesFileError as error:
+        raise DataError(str(error)) from None
+    return parsed.series, parsed.classes
 
 
 def sha256_of(path: Path) -> str:
