@@ -40,15 +40,18 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import framework
-from framework.encoder import check_encoder, encode_and_score
+from framework.encoder import (
+    check_encoder,
+    encode_and_score,
+    reconstruction_profiles,
+)
+from framework.features import Features
 from framework.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
 # Bump when the files of a detector or their meaning change.
 FORMAT = 1
-# Features of the classifier: the encoder's code, the only kind so far.
-FEATURES = "code"
 DETECTOR_DIR = "detector"
 ENCODER = "encoder.pt"
 CONFIG = "config.yaml"
@@ -97,6 +100,7 @@ class DetectorWriter:
         config: dict[str, Any],
         encoder_state: dict[str, torch.Tensor],
         length: int,
+        features: dict[str, Any] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -115,7 +119,8 @@ class DetectorWriter:
         self.metadata: dict[str, Any] = {
             "format": FORMAT,
             "length": int(length),
-            "features": FEATURES,
+            # The code alone, unless the run's Features add columns.
+            "features": features or Features().state(),
             "data": {
                 "name": data.get("name"),
                 "anomaly_classes": data.get("anomaly_classes"),
@@ -167,6 +172,11 @@ class Detector:
         """Values per series that the detector accepts."""
         return int(self.metadata["length"])
 
+    @property
+    def features(self) -> Features:
+        """How the classifier's features are built from the encoder's outputs."""
+        return Features.from_state(self.metadata["features"])
+
     def predict(self, series: np.ndarray) -> pd.DataFrame:
         """Score each series with the encoder and classify it.
 
@@ -204,12 +214,16 @@ class Detector:
             )
 
         codes, scores = encode_and_score(self.module, series)
-        probabilities = self.estimator.predict_proba(codes)
+        profiles = None
+        if self.features.needs_profile:
+            profiles = reconstruction_profiles(self.module, series)
+        features = self.features.transform(codes, scores, profiles)
+        probabilities = self.estimator.predict_proba(features)
         anomaly = list(self.estimator.classes_).index(1)
         return pd.DataFrame(
             {
                 "anomaly_probability": probabilities[:, anomaly],
-                "label": np.asarray(self.estimator.predict(codes), dtype=int),
+                "label": np.asarray(self.estimator.predict(features), dtype=int),
                 "score": scores,
             }
         )
@@ -286,11 +300,13 @@ def _read_metadata(directory: Path) -> dict[str, Any]:
             f"framework reads format {FORMAT}; load it with the version that "
             f"wrote it ({metadata.get('versions', {}).get('ts-active-learning')})"
         )
-    if metadata.get("features") != FEATURES:
+    try:
+        Features.from_state(metadata.get("features"))
+    except (TypeError, ValueError) as error:
         raise DetectorError(
             f"{path} lists the features {metadata.get('features')!r}, which this "
-            f"version of the framework cannot compute; it computes {FEATURES!r}"
-        )
+            f"version of the framework cannot compute ({error})"
+        ) from None
     if metadata.get("classifier") is None:
         raise DetectorError(
             f"{path} records no fitted classifier; the run must have finished at "

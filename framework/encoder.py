@@ -242,3 +242,40 @@ def encode_and_score(
         np.concatenate(codes).astype(np.float64),
         np.concatenate(scores).astype(np.float64),
     )
+
+
+def reconstruction_profiles(
+    module: pl.LightningModule, series: np.ndarray, batch_size: int = 512
+) -> np.ndarray:
+    """Return each series' reconstruction error at each time step, (n, length).
+
+    An encoder may define `errors(x) -> Tensor (batch, length)`; otherwise
+    the profile is |module(x) - x| summed over channels, which needs a
+    `forward` that returns the reconstruction.
+
+    Raises:
+        TypeError: the encoder has no `errors` and its output is not a
+            reconstruction of the input.
+    """
+    module.eval()
+    device = module.device
+    profiles = []
+    with torch.no_grad():
+        for (batch,) in DataLoader(TensorDataset(as_tensor(series)), batch_size):
+            batch = batch.to(device)
+            if callable(getattr(module, "errors", None)):
+                profile = module.errors(batch)
+            else:
+                reconstructed = module(batch)
+                if not isinstance(reconstructed, torch.Tensor) or (
+                    reconstructed.shape != batch.shape
+                ):
+                    raise TypeError(
+                        f"encoder {type(module).__qualname__} has no errors(x) and "
+                        "its forward(x) does not return a reconstruction of x, so "
+                        "features.profile_segments cannot be computed; add "
+                        "errors(x) returning the error of each time step"
+                    )
+                profile = (reconstructed - batch).abs().sum(dim=2)
+            profiles.append(profile.cpu().numpy())
+    return np.concatenate(profiles).astype(np.float64)

@@ -25,8 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from framework.cache import CachedEncoder, EncoderCache, encoder_key
 from framework.data import Splits, split_series
 from framework.detector import DETECTOR_DIR, DetectorWriter
-from framework.encoder import check_encoder, encode_and_score, fit_encoder
+from framework.encoder import (
+    check_encoder,
+    encode_and_score,
+    fit_encoder,
+    reconstruction_profiles,
+)
 from framework.evaluation import anomaly_metrics, threshold_references
+from framework.features import Features
 from framework.interfaces import (
     Seed,
     check_classifier,
@@ -39,6 +45,7 @@ from framework.loop import (
     ActiveLearningLoop,
     ResumeError,
     Step,
+    Stopping,
     check_loop_settings,
     make_estimator,
     resampler_fallbacks,
@@ -96,7 +103,20 @@ def build_plugins(cfg: DictConfig) -> dict[str, Any]:
         classifier,
         on_resampler_failure=cfg.loop.get("on_resampler_failure", "skip"),
     )
+    features = instantiate(cfg.features) if cfg.get("features") else Features()
+    if not isinstance(features, Features):
+        raise TypeError(
+            f"features config builds {type(features).__qualname__}; it must "
+            "build framework.features.Features"
+        )
+    stopping = Stopping(
+        label_budget=cfg.loop.get("label_budget"),
+        stable_rounds=cfg.loop.get("stable_rounds"),
+        stable_tolerance=cfg.loop.get("stable_tolerance", 0.0),
+    )
     return {
+        "stopping": stopping,
+        "features": features,
         "estimator": estimator,
         "query_strategy": query_strategy,
         "seeder": instantiate(cfg.seeder),
@@ -171,6 +191,38 @@ def trained_encoder(
         entry = cache.store(key, trained)
         log.info("encoder stored in the cache %s", entry)
         return trained, {"cache": "stored", "cache_entry": str(entry)}
+
+
+def classifier_features(
+    cfg: DictConfig, feature_set: Features, encoder: CachedEncoder, splits: Splits
+) -> dict[str, np.ndarray]:
+    """Build the classifier's features of every split from the encoder's outputs.
+
+    The statistics of added columns come from the pool. A feature set that
+    needs the error at each time step gets it from the trained weights.
+    """
+    profiles: dict[str, np.ndarray | None] = dict.fromkeys(encoder.features)
+    if feature_set.needs_profile:
+        module = instantiate(cfg.encoder.module)
+        module.load_state_dict(encoder.state_dict)
+        profiles = {
+            name: reconstruction_profiles(module, split.series)
+            for name, split in splits.items()
+        }
+    feature_set.fit(encoder.features["pool"], encoder.scores["pool"], profiles["pool"])
+    features = {
+        name: feature_set.transform(
+            encoder.features[name], encoder.scores[name], profile
+        )
+        for name, profile in profiles.items()
+    }
+    log.info(
+        "classifier features: %d per series (code %d, added %d)",
+        features["pool"].shape[1],
+        encoder.features["pool"].shape[1],
+        features["pool"].shape[1] - encoder.features["pool"].shape[1],
+    )
+    return features
 
 
 def evaluate(
@@ -385,12 +437,14 @@ def _train_and_query(
 ) -> dict[str, Any]:
     with timer.stage("encoder"):
         encoder, origin = trained_encoder(cfg, splits)
-    features, scores, fit = encoder.features, encoder.scores, encoder.fit
+    scores, fit = encoder.scores, encoder.fit
+    features = classifier_features(cfg, plugins["features"], encoder, splits)
     detector = DetectorWriter(
         recorder.run_dir / DETECTOR_DIR,
         OmegaConf.to_container(cfg, resolve=True),
         encoder.state_dict,
         length=splits.pool.series.shape[1],
+        features=plugins["features"].state(),
     )
 
     with timer.stage("seed"):
@@ -439,6 +493,7 @@ def _train_and_query(
         features=features["pool"],
         iterations=cfg.loop.iterations,
         n_instances=cfg.loop.n_instances,
+        stopping=plugins["stopping"],
     )
     tracker = plugins["tracker"]
     replayed = previous.last_iteration if previous is not None else -1
@@ -501,6 +556,7 @@ def _train_and_query(
     recorder.update_summary(
         completed=True,
         stop_reason=loop.stop_reason,
+        stopped_by=loop.stopped_by,
         final=_final(last),
         resampler_fallbacks=fallbacks,
         timings=timer.seconds,
@@ -579,6 +635,7 @@ def _flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 PLUGIN_GROUPS = (
     "data",
     "encoder",
+    "features",
     "seeder",
     "resampler",
     "classifier",

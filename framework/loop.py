@@ -122,6 +122,54 @@ def check_loop_settings(iterations: int, n_instances: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Stopping:
+    """Rules that end the loop before its last round.
+
+    Attributes:
+        label_budget: Oracle labels to spend at most; the round that reaches
+            it asks for only the labels left. None: no budget.
+        stable_rounds: Stop once the classifier's predictions on the pool
+            have stayed unchanged for this many rounds in a row. None: never.
+        stable_tolerance: Share of the pool whose predicted label may change
+            in a round that still counts as unchanged, from 0 to 1.
+
+    Raises:
+        ValueError: naming the `loop.` key of a setting that cannot work.
+    """
+
+    label_budget: int | None = None
+    stable_rounds: int | None = None
+    stable_tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("label_budget", "stable_rounds"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(
+                    f"loop.{key}={value!r} is invalid: it must be a whole number "
+                    "or null"
+                )
+            if value < 1:
+                raise ValueError(
+                    f"loop.{key}={value} is invalid: it must be at least 1, or null "
+                    "to turn the rule off"
+                )
+        tolerance = self.stable_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+            raise ValueError(
+                f"loop.stable_tolerance={tolerance!r} is invalid: it must be a "
+                "number from 0 to 1"
+            )
+        if not 0 <= tolerance < 1:
+            raise ValueError(
+                f"loop.stable_tolerance={tolerance} is invalid: it must be at least "
+                "0 and below 1"
+            )
+
+
 class ActiveLearningLoop:
     """Query the oracle round by round and refit the learner after each round.
 
@@ -131,8 +179,13 @@ class ActiveLearningLoop:
             n_instances) -> indices`.
         oracle: Returns the true labels of pool positions.
         features: Features of every pool series, (n_pool, n_features).
-        iterations: Query rounds after the seed fit.
+        iterations: Query rounds after the seed fit, at most.
         n_instances: Series queried per round.
+        stopping: Rules that can end the loop sooner.
+
+    After `run` has ended, `stop_reason` describes why and `stopped_by`
+    names the rule: `iterations`, `label_budget`, `stable_predictions` or
+    `pool_exhausted`.
     """
 
     def __init__(
@@ -143,6 +196,7 @@ class ActiveLearningLoop:
         features: np.ndarray,
         iterations: int,
         n_instances: int,
+        stopping: Stopping | None = None,
     ) -> None:
         check_loop_settings(iterations, n_instances)
         self.estimator = estimator
@@ -151,7 +205,9 @@ class ActiveLearningLoop:
         self.features = features
         self.iterations = iterations
         self.n_instances = n_instances
+        self.stopping = stopping or Stopping()
         self.stop_reason: str | None = None
+        self.stopped_by: str | None = None
         self._oracle_takes_round = _takes_round(oracle)
 
     def run(
@@ -184,6 +240,8 @@ class ActiveLearningLoop:
                 y_training=np.asarray(seed.labels),
             )
         labels_used = 0
+        budget = self.stopping.label_budget
+        stable = StablePredictions(self.stopping, learner, self.features)
         normals = list(np.asarray(seed.indices)[np.asarray(seed.labels) == 0])
         nothing = np.array([], int)
         yield Step(0, labels_used, len(seed.indices), nothing, nothing, learner)
@@ -191,6 +249,7 @@ class ActiveLearningLoop:
         for iteration in range(1, self.iterations + 1):
             candidates = np.flatnonzero(unlabelled)
             if len(candidates) == 0:
+                self.stopped_by = "pool_exhausted"
                 self.stop_reason = f"pool exhausted after iteration {iteration - 1}"
                 log.warning(
                     "pool exhausted after iteration %d of %d: every one of its %d "
@@ -201,6 +260,8 @@ class ActiveLearningLoop:
                 )
                 return
             n = min(self.n_instances, len(candidates))
+            if budget is not None:
+                n = min(n, budget - labels_used)
             picked = query_indices(
                 self.query_strategy, learner, self.features[candidates], n
             )
@@ -229,6 +290,26 @@ class ActiveLearningLoop:
                 labels,
                 learner,
             )
+            if (
+                budget is not None
+                and labels_used >= budget
+                and (iteration < self.iterations)
+            ):
+                self.stopped_by = "label_budget"
+                self.stop_reason = (
+                    f"label budget of {budget} spent after iteration {iteration}"
+                )
+                log.info("stopping: %s", self.stop_reason)
+                return
+            if stable.unchanged_for_long(learner) and iteration < self.iterations:
+                self.stopped_by = "stable_predictions"
+                self.stop_reason = (
+                    f"predictions on the pool unchanged for "
+                    f"{self.stopping.stable_rounds} rounds after iteration {iteration}"
+                )
+                log.info("stopping: %s", self.stop_reason)
+                return
+        self.stopped_by = "iterations"
         self.stop_reason = f"completed {self.iterations} iterations"
 
     def _round(
@@ -256,6 +337,33 @@ class ActiveLearningLoop:
             probabilities=probabilities,
             normals=normals_array,
         )
+
+
+class StablePredictions:
+    """Count the rounds in a row in which the pool's predicted labels stay put.
+
+    Does nothing (and costs no prediction) when `stopping.stable_rounds` is
+    None.
+    """
+
+    def __init__(
+        self, stopping: Stopping, learner: ActiveLearner, features: np.ndarray
+    ) -> None:
+        self.rounds = stopping.stable_rounds
+        self.tolerance = stopping.stable_tolerance
+        self.features = features
+        self.unchanged = 0
+        self.last = learner.predict(features) if self.rounds else None
+
+    def unchanged_for_long(self, learner: ActiveLearner) -> bool:
+        """Compare the new predictions with the last round's; True to stop."""
+        if not self.rounds:
+            return False
+        predicted = learner.predict(self.features)
+        changed = float(np.mean(predicted != self.last))
+        self.last = predicted
+        self.unchanged = self.unchanged + 1 if changed <= self.tolerance else 0
+        return self.unchanged >= self.rounds
 
 
 # The label of a series the annotator could not tell.

@@ -7,7 +7,8 @@ reads every run below the directory (each `summary.json` with its
 and writes into the directory (or `--out`):
 
 - `runs.csv`: one row per run, iteration and split, with the run's
-  classifier, resampler, query, encoder, seeder, data, seed and repeat;
+  classifier, resampler, query, encoder, features, seeder, data, seed and
+  repeat;
 - `learning_curves.png`: test F1 against oracle labels used, one panel per
   classifier, one line per resampler with a band of one standard deviation
   over seeds and repeats, and the autoencoder's reference lines;
@@ -15,8 +16,9 @@ and writes into the directory (or `--out`):
   after the last iteration, per classifier and resampler, best test F1
   first.
 
-When the sweep also varies the query strategy, encoder, seeder or data set,
-those choices split the table's rows and the figure's lines as well.
+When the sweep also varies the query strategy, encoder, features, seeder or
+data set, those choices split the table's rows and the figure's lines as
+well.
 
 Only finished runs enter the figure and the table; `runs.csv` keeps the rows
 of unfinished ones with `completed` false.
@@ -44,6 +46,7 @@ RUN_COLUMNS = (
     "resampler",
     "query",
     "encoder",
+    "features",
     "seeder",
     "data",
     "seed",
@@ -51,7 +54,7 @@ RUN_COLUMNS = (
 )
 # Choices besides classifier and resampler that split the table and the
 # figure's lines when they vary within a sweep; seed and repeat never do.
-OTHER_CHOICES = ("query", "encoder", "seeder", "data")
+OTHER_CHOICES = ("query", "encoder", "features", "seeder", "data")
 # Config keys that never split runs: the repeat axes, and those that change
 # where files go or how fast a run is but not its results.
 UNSPLIT_KEYS = ("seed", "repeat", "loop.random_state", *NON_RESULT_KEYS)
@@ -83,6 +86,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "resampler": choices.get("resampler"),
             "query": choices.get("query"),
             "encoder": choices.get("encoder"),
+            "features": choices.get("features"),
             "seeder": choices.get("seeder"),
             "data": choices.get("data"),
             "seed": config.get("seed"),

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_ENCODER = [
     "encoder.module.hidden_sizes=[8,4]",
@@ -78,3 +80,9 @@ def cli(run_dir: Path, data_root: Path, *overrides: str, **options):
 def read_rows(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "results.csv").open() as handle:
         return list(csv.DictReader(handle))
+
+
+def compose_config(*overrides: str):
+    """Compose the config as the command line would, for `framework.experiment.run`."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose("config", overrides=list(overrides))

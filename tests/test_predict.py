@@ -101,7 +101,12 @@ def test_run_saves_detector_files(trained):
     metadata = json.loads((directory / "detector.json").read_text())
     assert metadata["format"] == 1
     assert metadata["length"] == LENGTH
-    assert metadata["features"] == "code"
+    assert metadata["features"] == {
+        "score": False,
+        "profile_segments": 0,
+        "mean": [],
+        "std": [],
+    }
     assert metadata["data"] == {"name": "ECG5000", "anomaly_classes": [3, 4, 5]}
     assert metadata["classifier"]["iteration"] == 3
     assert metadata["classifier"]["labels_used"] == 15

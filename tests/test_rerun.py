@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from small_run import TINY_ENCODER
+from small_run import TINY_ENCODER, compose_config
 
 from framework.experiment import finished_summary, run, stop_reason
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = [
     "+experiment=ecg5000",
     "logger=none",
@@ -22,8 +19,7 @@ SMALL = [
 
 
 def small_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=[*SMALL, *overrides])
+    return compose_config(*SMALL, *overrides)
 
 
 @pytest.fixture
