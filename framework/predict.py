@@ -179,6 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
+    output = Path(arguments.output).resolve()
+    if any(Path(file).resolve() == output for file in arguments.files):
+        print(
+            f"{parser.prog}: error: --output {arguments.output} is also an input "
+            "file and would be overwritten; write the predictions elsewhere",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     try:
         rows = score_files(arguments.detector, arguments.files, arguments.format)
     except (DetectorError, SeriesFileError) as error:

@@ -177,8 +177,9 @@ def test_web_oracle_answers_only_well_formed_requests(tmp_path, pool):
     oracle = WebOracle(pool, tmp_path / "store.csv", port=0)
     round = Round(1, 2, 0, np.array([5, 8]), np.array([0.2, 0.9]), np.array([1, 2]))
     answers: list[np.ndarray] = []
+    # A daemon, so that a failed check cannot leave pytest waiting for it.
     asking = threading.Thread(
-        target=lambda: answers.append(oracle(round.positions, round))
+        target=lambda: answers.append(oracle(round.positions, round)), daemon=True
     )
     try:
         asking.start()
@@ -195,16 +196,25 @@ def test_web_oracle_answers_only_well_formed_requests(tmp_path, pool):
             == 403
         )
         status, body = request(api, {"series_id": 1005, "label": "maybe"})
-        assert status == 400 and "'maybe' is not one of" in body["error"]
+        assert status == 400 and "label 'maybe' is invalid" in body["error"]
         status, body = request(api, {"series_id": 1006, "label": "normal"})
         assert status == 409 and "series 1006 is not asked for now" in body["error"]
-        assert request(api, [1, 2])[0] == 400
+        status, body = request(api, [1, 2])
+        assert status == 400 and 'send {"series_id": <number>' in body["error"]
+        status, body = request(api, {"series_id": 1005})
+        assert status == 400 and "got {'series_id': 1005}" in body["error"]
+        status, body = request(api, {"series_id": "1005", "label": "normal"})
+        assert status == 400 and "series_id '1005' is invalid" in body["error"]
+        assert request(api, {"pad": "x" * 5000})[0] == 413
+        put = urllib.request.Request(api, data=b"{}", method="PUT")
+        with pytest.raises(urllib.error.HTTPError, match="405"):
+            urllib.request.urlopen(put, timeout=10)
 
         status, state = request(api, {"series_id": 1005, "label": "anomaly"})
         assert status == 200 and state["answered"] == 1
         assert state["items"][1]["probability"] == 0.9
         assert len(state["references"]) == 2
-        request(api, {"series_id": 1008, "label": "skip"})
+        request(api, {"series_id": 1008, "label": -1})  # numbers work too
         asking.join(timeout=10)
         assert answers[0].tolist() == [1, -1]
     finally:
@@ -249,7 +259,10 @@ def test_cli_oracle_asks_again_after_a_wrong_answer(tmp_path, pool):
     assert oracle(round.positions, round).tolist() == [1, -1]
     text = shown.getvalue()
     assert "'maybe' is no answer: type n, a, s or q." in text
-    assert "Series 1003 (1 of 2 to label; round 1 of 5, 0 labels so far)" in text
+    assert (
+        "Series 1003 (1 of 2 to label; round 1 of 5, 0 oracle labels used before)"
+        in text
+    )
     assert "anomaly probability: 25%" in text
     # End of input pauses the run, keeping what was answered.
     more = Round(2, 5, 1, np.array([6]), np.array([0.5]), np.array([0]))
@@ -285,6 +298,17 @@ def test_file_oracle_names_a_bad_answer(tmp_path, pool):
     requests.write_text(lines[0] + "\n9999,normal," + lines[1].split(",", 2)[2])
     with pytest.raises(ValueError, match=r"line 2: series_id '9999' is no series"):
         oracle(round.positions, round)
+
+    # A changed id: the row's values belong to another series.
+    requests.write_text(lines[0] + "\n" + lines[1].replace("1003,,", "1010,normal,", 1))
+    with pytest.raises(ValueError, match=r"line 2: the values v1 to v140 are not "):
+        oracle(round.positions, round)
+    # One bad row keeps every row of the file out of the store.
+    good = lines[1].replace(",,", ",normal,", 1)
+    requests.write_text("\n".join([lines[0], good, lines[2].replace(",,", ",x,", 1)]))
+    with pytest.raises(ValueError, match=r"line 3: label 'x' is not one of"):
+        oracle(round.positions, round)
+    assert oracle.store.get(3) is None
 
     filled = [
         lines[0],

@@ -367,3 +367,13 @@ def test_new_writer_drops_earlier_classifier(trained, detector_copy):
     assert not (detector_copy / "classifier.joblib").exists()
     with pytest.raises(DetectorError, match="no fitted classifier.*seed fit"):
         load_detector(detector_copy)
+
+
+def test_output_that_is_an_input_is_rejected(tmp_path, trained, capsys):
+    recordings = tmp_path / "beats.csv"
+    content = ",".join(["0.5"] * LENGTH) + "\n"
+    recordings.write_text(content)
+    status = main([str(trained.run_dir), str(recordings), "--output", str(recordings)])
+    assert status == 2
+    assert "is also an input file and would be overwritten" in capsys.readouterr().err
+    assert recordings.read_text() == content

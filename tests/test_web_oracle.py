@@ -218,6 +218,12 @@ def test_page_labels_rounds_by_click_and_by_keyboard(run, browser):
         for label in ("anomaly", "normal", "normal")
     ]
     run.finish()
+    # The open page says that the run has finished, and raises no alarm.
+    page.wait_for_function(
+        "document.querySelector('#message').textContent.includes('has finished')"
+    )
+    page.wait_for_timeout(2500)  # longer than one poll of the page
+    assert "error" not in page.get_attribute("#message", "class")
 
     received = run.received()
     assert received[1] == given[:3] and received[2] == given[3:]

@@ -132,8 +132,8 @@ class CliOracle(Annotator):
             )
             self._write(
                 f"\nSeries {self.series_id(position)} ({number} of {len(positions)}"
-                f" to label; {where}{round.labels_used} labels so far). Model's "
-                f"anomaly probability: {chance}.\n"
+                f" to label; {where}{round.labels_used} oracle labels used before). "
+                f"Model's anomaly probability: {chance}.\n"
             )
             lines = text_plot(self.pool.series[position], width, self.height, reference)
             self._write("\n".join(lines) + "\n")

@@ -52,66 +52,104 @@ class FileOracle(Annotator):
         self.picture = self.requests.with_suffix(".png")
         self.references = references
         self._position = {int(i): p for p, i in enumerate(pool.ids)}
+        # Read the answers now, before the encoder trains, so that a mistake
+        # in the file stops the run at once.
+        self.collect()
 
     def collect(self) -> None:
         """Copy the answers filled in to the requests file into the store.
 
+        Every row is checked before any answer is stored, so a file with a
+        mistake adds nothing until it is corrected.
+
         Raises:
             ValueError: naming the file, line and value, for a label that is
-                not anomaly, normal or skip, or a series not in the pool.
+                not anomaly, normal or skip, a series not in the pool, or a
+                series_id that does not match the values of its row.
         """
         if not self.requests.exists():
             return
-        with self.requests.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = {"series_id", "label"} - set(reader.fieldnames or ())
-            if missing:
-                raise ValueError(
-                    f"{self.requests} has no {' or '.join(sorted(missing))} column; "
-                    "keep the columns the run wrote and fill in only `label`"
-                )
-            answers = [
-                (line, row)
-                for line, row in enumerate(reader, start=2)
-                if (row.get("label") or "").strip()
-            ]
+        answers = [
+            (line, self._checked(line, row)) for line, row in self._filled_rows()
+        ]
         added = 0
-        for line, row in answers:
-            where = f"{self.requests}, line {line}"
-            text = row["label"].strip()
-            label = parse_answer(text)
-            if label is None:
-                raise ValueError(
-                    f"{where}: label {text!r} is not one of anomaly, normal or skip "
-                    "(a, n, s or 1, 0 also work); correct it and run the same "
-                    "command again"
-                )
-            try:
-                position = self._position[int(row["series_id"])]
-            except (KeyError, ValueError):
-                raise ValueError(
-                    f"{where}: series_id {row['series_id']!r} is no series of this "
-                    "run's pool; the file belongs to another data set or seed. "
-                    "Move it away and run the command again to get a new one"
-                ) from None
+        for line, (position, label) in answers:
             earlier = self.store.get(position)
             if earlier is None:
                 self.store.record(position, label)
                 added += 1
             elif earlier != label:
                 log.warning(
-                    "%s: series %s says %s, but the label store has %s from an "
-                    "earlier answer, which the run already used; keeping %s",
-                    where,
-                    row["series_id"],
+                    "%s, line %d: series %d says %s, but the label store has %s "
+                    "from an earlier answer, which runs have used; keeping %s (to "
+                    "correct it, see docs/annotating.md)",
+                    self.requests,
+                    line,
+                    self.series_id(position),
                     LABEL_NAMES[label],
                     LABEL_NAMES[earlier],
                     LABEL_NAMES[earlier],
                 )
         if added:
             log.info(
-                "%d answers copied from %s to the label store", added, self.requests
+                "answers copied from %s to the label store: %d", self.requests, added
             )
+
+    def _filled_rows(self) -> list[tuple[int, dict[str, str]]]:
+        """Return (line, row) of every row with something in its label column."""
+        with self.requests.open(newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
+        header = text.splitlines()[0] if text else ""
+        # A spreadsheet may save the file with semicolons or tabs instead.
+        delimiter = max(",;\t", key=header.count)
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        missing = {"series_id", "label"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"{self.requests} has no {' or '.join(sorted(missing))} column in "
+                f"its header {header[:80]!r}; keep the columns the run wrote and "
+                "fill in only `label`"
+            )
+        return [
+            (line, row)
+            for line, row in enumerate(reader, start=2)
+            if (row.get("label") or "").strip()
+        ]
+
+    def _checked(self, line: int, row: dict[str, str]) -> tuple[int, int]:
+        """Return the pool position and label of a filled-in row, or raise."""
+        where = f"{self.requests}, line {line}"
+        text = row["label"].strip()
+        label = parse_answer(text)
+        if label is None:
+            raise ValueError(
+                f"{where}: label {text!r} is not one of anomaly, normal or skip "
+                "(a, n, s or 1, 0 also work); correct it and run the same command "
+                "again. No answer of the file is used until then"
+            )
+        try:
+            position = self._position[int(row["series_id"])]
+        except (KeyError, ValueError, TypeError):
+            raise ValueError(
+                f"{where}: series_id {row['series_id']!r} is no series of this "
+                "run's pool, so the file was written for another data set or seed, "
+                "or the id was changed. Correct the id, or move the file away and "
+                "run the command again to get a new one"
+            ) from None
+        series = self.pool.series[position]
+        columns = [f"v{i}" for i in range(1, len(series) + 1)]
+        if all(row.get(column) for column in columns):
+            try:
+                values = np.array([float(row[column]) for column in columns])
+            except ValueError:
+                values = None
+            if values is None or not np.allclose(values, series, rtol=1e-4, atol=1e-4):
+                raise ValueError(
+                    f"{where}: the values v1 to v{len(series)} are not those of "
+                    f"series {row['series_id']}, so its series_id or values were "
+                    "changed; restore the row as the run wrote it"
+                )
+        return position, label
 
     def ask(self, positions: np.ndarray, round: Round) -> None:
         self.requests.parent.mkdir(parents=True, exist_ok=True)

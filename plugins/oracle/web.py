@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("web_page.html")
 # Seconds between checks for Ctrl-C while the loop waits for answers.
 WAIT_STEP = 0.5
+# Seconds the server stays up after the run ends, so that an open page
+# (which polls every second) shows that the run finished.
+FAREWELL = 1.5
 # Largest request body the server reads: one answer is a few dozen bytes.
 MAX_BODY = 4096
 
@@ -71,8 +75,8 @@ class WebOracle(Annotator):
             raise ValueError(
                 f"oracle.references={references} is invalid: it must be 0 or more"
             )
-        super().__init__(pool, store)
         self.references = references
+        self.last_poll = -math.inf
         self._condition = threading.Condition()
         self._round: Round | None = None
         self._asking: list[int] = []
@@ -90,6 +94,9 @@ class WebOracle(Annotator):
                 "set oracle.port to a free port, or to 0 to pick one"
             ) from None
         self._server.daemon_threads = True
+        # The store is opened once the port is ours, so that a busy port
+        # leaves no empty store behind.
+        super().__init__(pool, store)
         self.host = host
         self.port = self._server.server_address[1]
         self.url = f"http://{_url_host(host)}:{self.port}/"
@@ -150,9 +157,16 @@ class WebOracle(Annotator):
                 for in this round.
         """
         names = {name: value for value, name in LABEL_NAMES.items()}
+        if isinstance(label, int) and not isinstance(label, bool):
+            label = LABEL_NAMES.get(label, label)
         if label not in names:
             raise ValueError(
-                f"label {label!r} is not one of {', '.join(sorted(names))}"
+                f"label {label!r} is invalid: send one of {', '.join(sorted(names))}"
+            )
+        if isinstance(series_id, bool) or not isinstance(series_id, int):
+            raise ValueError(
+                f"series_id {series_id!r} is invalid: send the series' number as a "
+                "JSON integer"
             )
         with self._condition:
             position = next(
@@ -160,7 +174,7 @@ class WebOracle(Annotator):
             )
             if position is None:
                 raise LookupError(
-                    f"series {series_id!r} is not asked for now; reload the page"
+                    f"series {series_id} is not asked for now; reload the page"
                 )
             self.store.record(position, names[label])
             self._answers[position] = names[label]
@@ -202,7 +216,12 @@ class WebOracle(Annotator):
         """Tell the page that the run has ended, then stop the server."""
         with self._condition:
             self._status = "finished"
-            self._message = "The run has ended. Its results are in its output folder."
+            self._message = (
+                "The run has finished. Its results are in its output folder, and "
+                f"every answer is in {self.store.path}."
+            )
+        if time.monotonic() - self.last_poll < 5:
+            time.sleep(FAREWELL)
         self._server.shutdown()
         self._server.server_close()
         log.info("labelling page at %s closed", self.url)
@@ -216,6 +235,7 @@ def _handler_for(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
             if self.path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html")
             elif self.path == "/api/state":
+                oracle.last_poll = time.monotonic()
                 self._send_json(HTTPStatus.OK, oracle.state())
             else:
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": "no such page"})
@@ -241,19 +261,38 @@ def _handler_for(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 length = int(self.headers.get("Content-Length", "0"))
-                if not 0 < length <= MAX_BODY:
-                    raise ValueError(f"a body of {length} bytes")
+            except ValueError:
+                length = -1
+            if length > MAX_BODY:
+                self._reject(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"a body of {length} bytes is over the limit of {MAX_BODY}",
+                )
+                return
+            try:
+                if length <= 0:
+                    raise ValueError("the body is empty")
                 body = json.loads(self.rfile.read(length))
+                if not isinstance(body, dict) or {"series_id", "label"} - set(body):
+                    raise ValueError(f"got {str(body)[:80]}")
                 state = oracle.answer(body["series_id"], body["label"])
             except LookupError as error:
                 self._reject(HTTPStatus.CONFLICT, str(error))
-            except (ValueError, KeyError, TypeError) as error:
+            except ValueError as error:
                 self._reject(
                     HTTPStatus.BAD_REQUEST,
-                    f"expected {{series_id, label}} as JSON: {error}",
+                    'send {"series_id": <number>, "label": "normal", "anomaly" '
+                    f'or "skip"}} as JSON: {error}',
                 )
             else:
                 self._send_json(HTTPStatus.OK, state)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._reject(
+                HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported"
+            )
+
+        do_DELETE = do_PATCH = do_PUT  # noqa: N815
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("web oracle: " + format, *args)
