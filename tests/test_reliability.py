@@ -128,7 +128,9 @@ def test_damaged_data_file_names_file_and_line(tmp_path, data_root, small_config
     train.write_text("".join(lines))
 
     config = small_config(f"data.root={root}", "data.source.sha256=null")
-    with pytest.raises(DataError, match="ECG5000_TRAIN.txt, line 7, field 4: 'abc' is not"):
+    with pytest.raises(
+        DataError, match="ECG5000_TRAIN.txt, line 7, field 4: 'abc' is not"
+    ):
         run(config, tmp_path / "run")
 
     summary = read_summary(tmp_path / "run")
