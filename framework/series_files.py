@@ -166,10 +166,17 @@ def _check_lengths(
         offset = 1 if has_label else 0
         after = " after the class label" if has_label else ""
         length = expected - offset
+        hint = f"crop or resample every series to {length} values"
+        if len(fields) == expected + 1 and not has_label:
+            # pandas' to_csv writes the row index as a first column.
+            hint = (
+                "if the first column is a row number, as pandas' to_csv writes "
+                "by default, write the file with index=False or delete that "
+                f"column; else {hint}"
+            )
         raise SeriesFileError(
             f"{path}, line {number}: a series of {len(fields) - offset} values"
-            f"{after}, expected {length}; crop or resample every series to "
-            f"{length} values"
+            f"{after}, expected {length}; {hint}"
         )
 
 

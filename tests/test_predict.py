@@ -268,7 +268,14 @@ GOOD_LINE = "1 " + " ".join(["0.5"] * LENGTH)
         (
             "long.csv",
             f"{GOOD_ROW}\n{GOOD_ROW},0.5\n",
-            "long.csv, line 2: a series of 141 values, expected 140",
+            "long.csv, line 2: a series of 141 values, expected 140; if the "
+            "first column is a row number, as pandas' to_csv writes by default, "
+            "write the file with index=False",
+        ),
+        (
+            "longer.csv",
+            f"{GOOD_ROW}\n{GOOD_ROW},0.5,0.5\n",
+            "a series of 142 values, expected 140; crop or resample every series",
         ),
         (
             "word.csv",
