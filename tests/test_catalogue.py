@@ -86,3 +86,15 @@ def test_unknown_choice_lists_the_options():
 def test_bad_loop_settings_fail_before_training(override, message):
     with pytest.raises(ValueError, match=message):
         build_plugins(compose_config(override))
+
+
+def test_best_experiment_changes_only_the_resampler():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        paper = compose("config", overrides=["+experiment=ecg5000"])
+        best = compose("config", overrides=["+experiment=ecg5000_best"])
+        chosen = compose(
+            "config", overrides=["+experiment=ecg5000_best", "resampler=renn"]
+        )
+    assert best.resampler._target_ == "imblearn.over_sampling.SMOTE"
+    assert {key for key in paper if paper[key] != best[key]} == {"resampler"}
+    assert chosen.resampler == paper.resampler
