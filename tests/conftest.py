@@ -26,6 +26,12 @@ def data_root() -> Path:
     return root
 
 
+@pytest.fixture
+def data_env(data_root, monkeypatch) -> None:
+    """Point TSAL_DATA_ROOT at the real files for runs made in this process."""
+    monkeypatch.setenv("TSAL_DATA_ROOT", str(data_root))
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch) -> Path:
     """Point the data and encoder caches of every test away from the home dir."""

@@ -35,11 +35,6 @@ def small_config(*overrides: str):
     return compose_config(*SMALL, *overrides)
 
 
-@pytest.fixture
-def data_env(data_root, monkeypatch):
-    monkeypatch.setenv("TSAL_DATA_ROOT", str(data_root))
-
-
 def test_segment_means_average_each_stretch():
     profiles = np.arange(12, dtype=float).reshape(2, 6)
     assert segment_means(profiles, 3).tolist() == [[0.5, 2.5, 4.5], [6.5, 8.5, 10.5]]

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
-from small_run import REPO, SMALL, read_rows
+from small_run import REPO, SMALL, compose_config, read_rows
 
 from framework.data import Splits
 from framework.detector import (
@@ -52,20 +51,13 @@ def trained(tmp_path_factory, data_root) -> TrainedRun:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TSAL_DATA_ROOT", str(data_root))
         patch.setenv("TSAL_CACHE_DIR", str(run_dir / "cache"))
-        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-            cfg = compose(
-                "config",
-                overrides=[
-                    "+experiment=ecg5000",
-                    "logger=none",
-                    *SMALL,
-                    "encoder.cache=false",
-                    # On 2 cores busy with other jobs, one thread per core
-                    # stretched the epoch from 2 s to 77 s.
-                    "threads=1",
-                    "plot=false",
-                ],
-            )
+        cfg = compose_config(
+            "+experiment=ecg5000",
+            "logger=none",
+            *SMALL,
+            "encoder.cache=false",
+            "plot=false",
+        )
         run(cfg, run_dir)
         splits = load_splits(cfg)
     return TrainedRun(run_dir, cfg, splits)

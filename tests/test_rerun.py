@@ -22,11 +22,6 @@ def small_config(*overrides: str):
     return compose_config(*SMALL, *overrides)
 
 
-@pytest.fixture
-def data_env(data_root, monkeypatch):
-    monkeypatch.setenv("TSAL_DATA_ROOT", str(data_root))
-
-
 def test_finished_run_is_not_recomputed(tmp_path, data_env, caplog):
     first = run(small_config(), tmp_path)
     results = (tmp_path / "results.csv").stat().st_mtime_ns
