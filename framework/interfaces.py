@@ -64,13 +64,13 @@ class Round:
 
     @classmethod
     def unknown(cls, positions: np.ndarray) -> Round:
-        """A round of which only the positions are known, as in a direct call."""
+        """Build a round of which only the positions are known, as in a direct call."""
         positions = np.asarray(positions)
         nan = np.full(len(positions), np.nan)
         return cls(0, 0, 0, positions, nan, np.array([], int))
 
     def probability(self, position: int) -> float:
-        """The anomaly probability of the series at pool `position`."""
+        """Return the anomaly probability of the series at pool `position`."""
         matches = np.flatnonzero(self.positions == position)
         return float(self.probabilities[matches[0]]) if len(matches) else np.nan
 

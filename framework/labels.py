@@ -101,7 +101,7 @@ class LabelStore:
         return len(self._labels)
 
     def get(self, position: int) -> int | None:
-        """The stored label of the pool series at `position`, or None."""
+        """Return the stored label of the pool series at `position`, or None."""
         return self._labels.get(int(position))
 
     def record(self, position: int, label: int) -> None:

@@ -371,7 +371,7 @@ SKIPPED = -1
 
 
 def _takes_round(oracle: Any) -> bool:
-    """Whether `oracle` accepts the keyword argument `round`."""
+    """Return whether `oracle` accepts the keyword argument `round`."""
     try:
         parameters = inspect.signature(oracle).parameters.values()
     except (TypeError, ValueError):

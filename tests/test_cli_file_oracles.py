@@ -92,7 +92,9 @@ def answer(terminal: pexpect.spawn, typed: str) -> int:
     # over a labelled normal series in dots.
     plot = terminal.before
     assert "* this series   . a labelled normal series" in plot
-    assert plot.count(" |") >= 10 and "*" in plot and "." in plot
+    assert plot.count(" |") >= 10
+    assert "*" in plot
+    assert "." in plot
     terminal.sendline(typed)
     return series
 

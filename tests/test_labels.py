@@ -52,7 +52,8 @@ def test_store_keeps_answers_for_the_next_run(tmp_path, pool):
     assert [again.get(p) for p in (4, 7, 9, 10)] == [0, 0, -1, None]
     assert len(again) == 3
     first = answer_lines(path)[0].split(",")
-    assert first[:2] == ["1004", "1"] and first[4] == "test"
+    assert first[:2] == ["1004", "1"]
+    assert first[4] == "test"
 
 
 def test_store_takes_answers_another_process_appended(tmp_path, pool):
@@ -196,22 +197,28 @@ def test_web_oracle_answers_only_well_formed_requests(tmp_path, pool):
             == 403
         )
         status, body = request(api, {"series_id": 1005, "label": "maybe"})
-        assert status == 400 and "label 'maybe' is invalid" in body["error"]
+        assert status == 400
+        assert "label 'maybe' is invalid" in body["error"]
         status, body = request(api, {"series_id": 1006, "label": "normal"})
-        assert status == 409 and "series 1006 is not asked for now" in body["error"]
+        assert status == 409
+        assert "series 1006 is not asked for now" in body["error"]
         status, body = request(api, [1, 2])
-        assert status == 400 and 'send {"series_id": <number>' in body["error"]
+        assert status == 400
+        assert 'send {"series_id": <number>' in body["error"]
         status, body = request(api, {"series_id": 1005})
-        assert status == 400 and "got {'series_id': 1005}" in body["error"]
+        assert status == 400
+        assert "got {'series_id': 1005}" in body["error"]
         status, body = request(api, {"series_id": "1005", "label": "normal"})
-        assert status == 400 and "series_id '1005' is invalid" in body["error"]
+        assert status == 400
+        assert "series_id '1005' is invalid" in body["error"]
         assert request(api, {"pad": "x" * 5000})[0] == 413
         put = urllib.request.Request(api, data=b"{}", method="PUT")
         with pytest.raises(urllib.error.HTTPError, match="405"):
             urllib.request.urlopen(put, timeout=10)
 
         status, state = request(api, {"series_id": 1005, "label": "anomaly"})
-        assert status == 200 and state["answered"] == 1
+        assert status == 200
+        assert state["answered"] == 1
         assert state["items"][1]["probability"] == 0.9
         assert len(state["references"]) == 2
         request(api, {"series_id": 1008, "label": -1})  # numbers work too
@@ -276,7 +283,8 @@ def test_text_plot_joins_a_spike_into_one_line():
     lines = text_plot(values, width=40, height=8)
     assert len(lines) == 8
     assert {len(line) for line in lines} == {40}
-    assert lines[0].startswith("10.00 |") and lines[-1].startswith(" 0.00 |")
+    assert lines[0].startswith("10.00 |")
+    assert lines[-1].startswith(" 0.00 |")
     spike = [line.index("|", 7) for line in lines[1:-1] if "|" in line[7:]]
     assert len(spike) == 6  # every row between the top and the base line
 
@@ -296,7 +304,9 @@ def test_file_oracle_names_a_bad_answer(tmp_path, pool):
     with pytest.raises(ValueError, match=r"line 2: label 'perhaps' is not one of"):
         oracle(round.positions, round)
     requests.write_text(lines[0] + "\n9999,normal," + lines[1].split(",", 2)[2])
-    with pytest.raises(ValueError, match=r"line 2: series_id '9999' is no series"):
+    with pytest.raises(
+        ValueError, match=r"line 2: series_id '9999' is not found in this"
+    ):
         oracle(round.positions, round)
 
     # A changed id: the row's values belong to another series.

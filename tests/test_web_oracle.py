@@ -226,10 +226,12 @@ def test_page_labels_rounds_by_click_and_by_keyboard(run, browser):
     assert "error" not in page.get_attribute("#message", "class")
 
     received = run.received()
-    assert received[1] == given[:3] and received[2] == given[3:]
+    assert received[1] == given[:3]
+    assert received[2] == given[3:]
     assert run.stored() == given
     summary = json.loads((run.run_dir / "summary.json").read_text())
-    assert summary["completed"] and summary["final"]["labels_used"] == 5
+    assert summary["completed"]
+    assert summary["final"]["labels_used"] == 5
 
 
 def test_restart_mid_round_loses_no_label(run, browser):

@@ -131,7 +131,7 @@ class FileOracle(Annotator):
             position = self._position[int(row["series_id"])]
         except (KeyError, ValueError, TypeError):
             raise ValueError(
-                f"{where}: series_id {row['series_id']!r} is no series of this "
+                f"{where}: series_id {row['series_id']!r} is not found in this "
                 "run's pool, so the file was written for another data set or seed, "
                 "or the id was changed. Correct the id, or move the file away and "
                 "run the command again to get a new one"

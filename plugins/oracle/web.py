@@ -186,7 +186,7 @@ class WebOracle(Annotator):
             return self.state()
 
     def state(self) -> dict[str, Any]:
-        """What the page shows: the round, its series and their answers."""
+        """Return what the page shows: the round, its series and their answers."""
         with self._condition:
             round = self._round
             items = [
