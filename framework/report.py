@@ -127,6 +127,14 @@ def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[st
         if len({run.get(group) for run in runs}) > 1
     }
     keys = sorted(set().union(*configs)) if configs else []
+
+    def follows_random_state(key: str) -> bool:
+        # A plugin's `random_state: ${loop.random_state}` varies with seed and
+        # repeat only.
+        return all(
+            config.get(key) == config.get("loop.random_state") for config in configs
+        )
+
     return [
         key
         for key in keys
@@ -134,6 +142,7 @@ def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[st
         and key.split(".")[0] not in varying_groups
         and not any(key == k or key.startswith(f"{k}.") for k in UNSPLIT_KEYS)
         and len({config.get(key) for config in configs}) > 1
+        and not follows_random_state(key)
     ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from small_run import TINY_ENCODER
 
 from framework.report import main as report_main
-from framework.report import report
+from framework.report import report, varying_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = [
@@ -164,3 +164,18 @@ def test_report_splits_runs_by_swept_plugin_setting(tmp_path, data_root):
     table = (tmp_path / "out" / "final_f1.md").read_text().splitlines()
     assert "| classifier.n_neighbors |" in table[0]
     assert len([line for line in table[2:] if line.startswith("| knn |")]) == 2
+
+
+def test_plugin_random_state_does_not_split_runs_of_other_seeds():
+    runs = [{"classifier": "svm", "resampler": "renn"}] * 3
+    configs = [
+        {
+            "seed": str(seed),
+            "loop.random_state": str(1000 + seed),
+            "classifier.random_state": str(1000 + seed),
+            "classifier.C": "1.0",
+            "query.target": target,
+        }
+        for seed, target in ((0, "0.1"), (1, "0.1"), (2, "0.3"))
+    ]
+    assert varying_settings(configs, runs) == ["query.target"]
