@@ -237,6 +237,20 @@ def _mean_std(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {0.0 if np.isnan(std) else std:.3f}"
 
 
+def plot_mean_and_band(panel: Any, rows: pd.DataFrame, colour: Any, label: str):
+    """Plot the mean F1 of `rows` per label count with a band of one std."""
+    stats = rows.groupby("labels_used")["f1"].agg(["mean", "std"])
+    band = stats["std"].fillna(0.0)
+    panel.plot(stats.index, stats["mean"], color=colour, label=label)
+    panel.fill_between(
+        stats.index,
+        stats["mean"] - band,
+        stats["mean"] + band,
+        color=colour,
+        alpha=0.15,
+    )
+
+
 def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
     """Draw test F1 against labels used, one panel per classifier."""
     import matplotlib
@@ -270,18 +284,8 @@ def plot_sweep(rows: pd.DataFrame, runs: pd.DataFrame, path: Path) -> None:
             curve = subset[np.logical_and.reduce(same)]
             if curve.empty:
                 continue
-            stats = curve.groupby("labels_used")["f1"].agg(["mean", "std"])
-            colour = colours(index % 20)
             label = ", ".join(str(part) for part in name)
-            panel.plot(stats.index, stats["mean"], color=colour, label=label)
-            band = stats["std"].fillna(0.0)
-            panel.fill_between(
-                stats.index,
-                stats["mean"] - band,
-                stats["mean"] + band,
-                color=colour,
-                alpha=0.15,
-            )
+            plot_mean_and_band(panel, curve, colours(index % 20), label)
         for (name, label), style in zip(
             REFERENCE_LABELS.items(), ("--", "-.", ":"), strict=True
         ):

@@ -35,7 +35,7 @@ def labelled_set(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_catalogue_has_the_papers_plugins():
     assert len(RESAMPLERS) == 16
-    assert set(CLASSIFIERS) == {"svm", "knn", "logreg", "dt", "gnb"}
+    assert {"svm", "knn", "logreg", "dt", "gnb"} <= set(CLASSIFIERS)
     assert {"margin", "uncertainty", "entropy", "random"} <= set(QUERIES)
 
 

@@ -1,0 +1,204 @@
+"""Compare settings of a study: F1 table at given label counts, learning curves.
+
+    python benchmarks/study.py SWEEP_DIR [SWEEP_DIR ...] --labels 100 200 300 \
+        --figure learning_curves.png \
+        --curve "paper:resampler=renn,query=margin,features=code"
+
+reads every finished run below the sweep directories and groups them by
+classifier, resampler, query strategy, features, encoder and any config key
+swept in one of the directories (such as `classifier.C`). It prints the mean
+± standard deviation over seeds of validation and test F1 at each label
+count, one row per setting, sorted by validation F1 at the largest count:
+settings are chosen on validation, and test is only reported.
+
+With `--figure`, it also draws validation and test F1 against oracle labels
+used, one line per `--curve` (mean over seeds, with a band of one standard
+deviation), next to the paper's figures as reference lines. A curve is a
+name, a colon and the choices that pick its runs; choices not named are
+pooled, so name enough of them to pick one setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from framework.report import collect as collect_sweep
+from framework.report import plot_mean_and_band
+
+GROUPS = ["classifier", "resampler", "query", "features", "encoder"]
+# Test F1 on ECG5000 reported by Šabata and Holeňa (2020).
+PAPER_LINES = {
+    "paper: autoencoder, initial threshold": 0.22,
+    "paper: autoencoder, best threshold": 0.28,
+    "paper: best run after the loop": 0.62,
+}
+# The paper's 20-repeat means after the last iteration, for most settings.
+PAPER_MEANS = (0.30, 0.48)
+UNSET = "-"
+
+
+def collect(sweep_dirs: list[Path]) -> pd.DataFrame:
+    """Return the rows of every finished run: one per iteration and split.
+
+    Config keys swept in some directories only are `-` in the others.
+    """
+    frames = []
+    for sweep_dir in sweep_dirs:
+        rows, _ = collect_sweep(sweep_dir)
+        if not rows.empty:
+            frames.append(rows[rows["completed"]])
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    for column in setting_columns(rows):
+        rows[column] = rows[column].fillna(UNSET).astype(str)
+    return rows
+
+
+def setting_columns(rows: pd.DataFrame) -> list[str]:
+    """The choices and swept config keys (the columns with a dot) of `rows`."""
+    return [*GROUPS, *(column for column in rows.columns if "." in column)]
+
+
+def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
+    """Mean ± std per setting, best validation F1 at the last count first."""
+    columns = setting_columns(rows)
+    groups = [c for c in columns if rows[c].nunique() > 1] or columns[:1]
+    at = rows[rows["labels_used"].isin(labels)]
+    missing = sorted(set(labels) - set(at["labels_used"]))
+    if missing:
+        raise SystemExit(
+            f"no run reached {missing} labels (the most is "
+            f"{rows['labels_used'].max()}); pass label counts the runs reached"
+        )
+    stats = at.pivot_table(
+        index=groups,
+        columns=["split", "labels_used"],
+        values="f1",
+        aggfunc=["mean", "std"],
+    )
+    out = pd.DataFrame(index=stats.index)
+    for split in ("validation", "test"):
+        for count in labels:
+            mean, std = stats["mean"][split][count], stats["std"][split][count]
+            out[f"{split} {count}"] = [
+                f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std.fillna(0), strict=True)
+            ]
+    out["seeds"] = at.groupby(groups)["seed"].nunique()
+    order = stats["mean"]["validation"][labels[-1]].sort_values(ascending=False)
+    return out.loc[order.index]
+
+
+def parse_curve(text: str, columns: list[str]) -> tuple[str, dict[str, str]]:
+    """Split `name:key=value,key=value` into the name and the choices."""
+    name, colon, choices = text.partition(":")
+    if not colon or not name.strip():
+        raise SystemExit(
+            f"--curve {text!r} has no name; write it as "
+            "'name:resampler=renn,query=margin'"
+        )
+    picked = {}
+    for part in filter(None, (p.strip() for p in choices.split(","))):
+        key, equals, value = part.partition("=")
+        if not equals:
+            raise SystemExit(
+                f"--curve {text!r}: {part!r} is not key=value; write it as "
+                "'name:resampler=renn,query=margin'"
+            )
+        if key not in columns:
+            raise SystemExit(
+                f"--curve {text!r}: {key!r} is not a choice of these runs; "
+                f"use one of {', '.join(columns)}"
+            )
+        picked[key] = value
+    return name.strip(), picked
+
+
+def curve_rows(rows: pd.DataFrame, choices: dict[str, str]) -> pd.DataFrame:
+    keep = pd.Series(True, index=rows.index)
+    for key, value in choices.items():
+        keep &= rows[key].astype(str) == value
+    return rows[keep]
+
+
+def plot_curves(
+    rows: pd.DataFrame, curves: list[tuple[str, dict[str, str]]], path: Path
+) -> None:
+    """Draw validation and test F1 against labels used, one line per curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    colours = plt.get_cmap("tab10")
+    for panel, split in zip(axes, ("validation", "test"), strict=True):
+        for index, (name, choices) in enumerate(curves):
+            picked = curve_rows(rows[rows["split"] == split], choices)
+            seeds = picked["seed"].nunique()
+            label = f"{name} ({seeds} seeds)"
+            plot_mean_and_band(panel, picked, colours(index % 10), label)
+        if split == "test":
+            panel.axhspan(
+                *PAPER_MEANS,
+                color="grey",
+                alpha=0.12,
+                label="paper: 20-repeat means after the loop",
+            )
+            for (label, value), style in zip(
+                PAPER_LINES.items(), (":", "-.", "--"), strict=True
+            ):
+                panel.axhline(value, color="k", linestyle=style, label=label)
+        panel.set_title(f"{split} F1 of the anomaly class")
+        panel.set_xlabel("oracle labels used")
+        panel.set_ylim(0, 1)
+        panel.grid(alpha=0.3)
+    axes[0].set_ylabel("F1, mean ± std over seeds")
+    handles, labels = axes[1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
+    figure.tight_layout(rect=(0, 0.06 + 0.035 * (len(labels) // 3), 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dirs", nargs="+", type=Path)
+    parser.add_argument("--labels", nargs="+", type=int, default=[100, 200, 300])
+    parser.add_argument("--figure", type=Path, help="where to write the curves")
+    parser.add_argument(
+        "--curve",
+        action="append",
+        default=[],
+        help="name:key=value,... (repeat for more lines)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.curve and not arguments.figure:
+        raise SystemExit("--curve needs --figure, the file to draw the curves in")
+    if arguments.figure and not arguments.curve:
+        raise SystemExit("--figure needs at least one --curve to draw")
+    for sweep_dir in arguments.sweep_dirs:
+        if not sweep_dir.is_dir():
+            raise SystemExit(f"sweep directory {sweep_dir} does not exist")
+    rows = collect(arguments.sweep_dirs)
+    if rows.empty:
+        raise SystemExit(f"no finished run below {arguments.sweep_dirs}")
+    print(table(rows, arguments.labels).to_markdown())
+    if arguments.figure:
+        columns = setting_columns(rows)
+        curves = [parse_curve(text, columns) for text in arguments.curve]
+        for name, choices in curves:
+            if curve_rows(rows, choices).empty:
+                raise SystemExit(
+                    f"no finished run matches the curve {name!r} ({choices})"
+                )
+        plot_curves(rows, curves, arguments.figure)
+        print(f"learning curves written to {arguments.figure}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""benchmarks/study.py: the choices a curve names, and bad arguments."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "study.py"
+spec = importlib.util.spec_from_file_location("study", SCRIPT)
+study = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(study)
+
+COLUMNS = ["classifier", "resampler", "query", "features", "encoder", "classifier.C"]
+
+
+def test_curve_names_its_choices():
+    name, choices = study.parse_curve(
+        "paper, 10 seeds:resampler=renn, query=margin,classifier.C=3", COLUMNS
+    )
+    assert name == "paper, 10 seeds"
+    assert choices == {"resampler": "renn", "query": "margin", "classifier.C": "3"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("resampler=renn", "has no name"),
+        (":resampler=renn", "has no name"),
+        ("paper:resampler", "'resampler' is not key=value"),
+        ("paper:sampler=renn", "'sampler' is not a choice of these runs"),
+    ],
+)
+def test_bad_curve_is_named(text, message):
+    with pytest.raises(SystemExit, match=message):
+        study.parse_curve(text, COLUMNS)
+
+
+def test_curve_rows_compare_as_text():
+    rows = pd.DataFrame({"resampler": ["renn", "smote"], "classifier.C": ["3", "3.0"]})
+    picked = study.curve_rows(rows, {"resampler": "renn", "classifier.C": "3"})
+    assert list(picked.index) == [0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--curve", "a:query=margin"], "--curve needs --figure"),
+        (["--figure", "curves.png"], "--figure needs at least one --curve"),
+        ([], "does not exist"),
+    ],
+)
+def test_bad_arguments_stop_before_reading_runs(tmp_path, arguments, message):
+    with pytest.raises(SystemExit, match=message):
+        study.main([str(tmp_path / "missing"), *arguments])
+
+
+def test_label_count_no_run_reached_is_named():
+    rows = pd.DataFrame(
+        {
+            **{column: ["x", "x"] for column in COLUMNS[:5]},
+            "labels_used": [10, 20],
+            "split": ["validation", "test"],
+            "f1": [0.5, 0.5],
+            "seed": [0, 0],
+        }
+    )
+    with pytest.raises(SystemExit, match=r"no run reached \[30\] labels"):
+        study.table(rows, [10, 30])
