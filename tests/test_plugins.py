@@ -65,6 +65,7 @@ def test_help_lists_plugin_choices_with_builtin_ones(tmp_path):
     assert done.returncode == 0, done.stderr
     assert group_line(done.stdout, "classifier") == [
         "dt",
+        "extra_trees",
         "gnb",
         "knn",
         "logreg",
