@@ -15,12 +15,15 @@ With `--figure`, it also draws validation and test F1 against oracle labels
 used, one line per `--curve` (mean over seeds, with a band of one standard
 deviation), next to the paper's figures as reference lines. A curve is a
 name, a colon and the choices that pick its runs; choices not named are
-pooled, so name enough of them to pick one setting.
+pooled, so name enough of them to pick one setting. A curve that matches no
+finished run is left out with a warning, so that a study still running can
+be drawn.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -190,12 +193,19 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows, arguments.labels).to_markdown())
     if arguments.figure:
         columns = setting_columns(rows)
-        curves = [parse_curve(text, columns) for text in arguments.curve]
-        for name, choices in curves:
+        curves = []
+        for name, choices in (parse_curve(text, columns) for text in arguments.curve):
             if curve_rows(rows, choices).empty:
-                raise SystemExit(
-                    f"no finished run matches the curve {name!r} ({choices})"
+                # A sweep still running may not have reached this setting yet.
+                print(
+                    f"warning: no finished run matches the curve {name!r} "
+                    f"({choices}); it is left out",
+                    file=sys.stderr,
                 )
+            else:
+                curves.append((name, choices))
+        if not curves:
+            raise SystemExit("no finished run matches any --curve; check the values")
         plot_curves(rows, curves, arguments.figure)
         print(f"learning curves written to {arguments.figure}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +70,54 @@ def test_label_count_no_run_reached_is_named():
     )
     with pytest.raises(SystemExit, match=r"no run reached \[30\] labels"):
         study.table(rows, [10, 30])
+
+
+def fake_sweep(root: Path) -> Path:
+    """Two finished runs of two seeds, as the framework writes them."""
+    for seed in (0, 1):
+        run = root / str(seed)
+        run.mkdir(parents=True)
+        choices = {
+            "classifier": "svm",
+            "resampler": "renn",
+            "query": "margin",
+            "features": "code",
+            "encoder": "lstm_ae",
+        }
+        summary = {"completed": True, "choices": choices, "config": {"seed": seed}}
+        (run / "summary.json").write_text(json.dumps(summary))
+        pd.DataFrame(
+            {
+                "iteration": [0, 0, 1, 1],
+                "labels_used": [0, 0, 10, 10],
+                "split": ["validation", "test"] * 2,
+                "f1": [0.2, 0.3, 0.4 + seed / 10, 0.5],
+            }
+        ).to_csv(run / "results.csv", index=False)
+    return root
+
+
+def test_figure_leaves_out_a_curve_without_runs(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "sweep")
+    figure = tmp_path / "figures" / "curves.png"
+    study.main(
+        [
+            str(sweep),
+            *("--labels", "10", "--figure", str(figure)),
+            *("--curve", "paper:resampler=renn", "--curve", "other:resampler=smote"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert "0.450 ± 0.071" in out
+    assert "'other'" in err
+    assert "left out" in err
+    assert figure.stat().st_size > 10_000
+
+
+def test_figure_without_any_matching_curve_stops(tmp_path):
+    sweep = fake_sweep(tmp_path / "sweep")
+    with pytest.raises(SystemExit, match="no finished run matches any --curve"):
+        study.main(
+            [str(sweep), "--labels", "10", "--figure", str(tmp_path / "c.png")]
+            + ["--curve", "other:resampler=smote"]
+        )
