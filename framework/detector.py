@@ -193,6 +193,30 @@ class Detector:
             ValueError: `series` has another shape or length, or non-finite
                 values.
         """
+        series = self._checked(series)
+        codes, scores = encode_and_score(self.module, series)
+        features = self._classifier_features(series, codes, scores)
+        probabilities = self.estimator.predict_proba(features)
+        anomaly = list(self.estimator.classes_).index(1)
+        return pd.DataFrame(
+            {
+                "anomaly_probability": probabilities[:, anomaly],
+                "label": np.asarray(self.estimator.predict(features), dtype=int),
+                "score": scores,
+            }
+        )
+
+    def classifier_features(self, series: np.ndarray) -> np.ndarray:
+        """The classifier's input for `series`, shape (n_series, n_features).
+
+        Raises:
+            ValueError: as `predict`.
+        """
+        series = self._checked(series)
+        codes, scores = encode_and_score(self.module, series)
+        return self._classifier_features(series, codes, scores)
+
+    def _checked(self, series: np.ndarray) -> np.ndarray:
         series = np.asarray(series, dtype=np.float64)
         if series.ndim != 2:
             raise ValueError(
@@ -212,21 +236,15 @@ class Detector:
                 f"series {row}, value {column} is {series[row, column]}; fill in "
                 "or drop missing values first"
             )
+        return series
 
-        codes, scores = encode_and_score(self.module, series)
+    def _classifier_features(
+        self, series: np.ndarray, codes: np.ndarray, scores: np.ndarray
+    ) -> np.ndarray:
         profiles = None
         if self.features.needs_profile:
             profiles = reconstruction_profiles(self.module, series)
-        features = self.features.transform(codes, scores, profiles)
-        probabilities = self.estimator.predict_proba(features)
-        anomaly = list(self.estimator.classes_).index(1)
-        return pd.DataFrame(
-            {
-                "anomaly_probability": probabilities[:, anomaly],
-                "label": np.asarray(self.estimator.predict(features), dtype=int),
-                "score": scores,
-            }
-        )
+        return self.features.transform(codes, scores, profiles)
 
 
 def find_detector(path: str | Path) -> Path:

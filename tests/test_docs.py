@@ -61,6 +61,7 @@ BENCHMARK_SHRINK = {
     "lstm_step.py": ["--steps", "1"],
     # Shrunk runs stop after 2 rounds of 10 labels.
     "study.py": ["--labels", "10", "20"],
+    "headroom.py": [],
     "encoder_speed.py": [
         *("--reference-epochs", "1"),
         *("--override", "trainer.max_epochs=1"),

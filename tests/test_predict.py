@@ -7,6 +7,7 @@ here loads. The tests write the series files from that run's test split.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ import numpy as np
 import pytest
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from sklearn.base import clone
+from sklearn.metrics import f1_score
 from small_run import REPO, SMALL, compose_config, read_rows
 
 from framework.data import Splits
@@ -134,6 +137,18 @@ def test_detector_directory_loads_like_run_directory(trained):
     from_run = load_detector(trained.run_dir).predict(series)
     from_directory = load_detector(trained.run_dir / "detector").predict(series)
     assert from_run.equals(from_directory)
+
+
+def test_classifier_features_are_what_the_classifier_scores(trained):
+    detector = load_detector(trained.run_dir)
+    series = trained.splits.test.series[:N_SERIES]
+    features = detector.classifier_features(series)
+    assert features.shape == (N_SERIES, detector.estimator[-1].n_features_in_)
+    probabilities = detector.estimator.predict_proba(features)[:, 1]
+    expected = detector.predict(series)["anomaly_probability"].to_numpy()
+    np.testing.assert_allclose(probabilities, expected)
+    with pytest.raises(ValueError, match="length 139 .* length 140"):
+        detector.classifier_features(series[:, :139])
 
 
 def test_detector_rejects_other_length(trained):
@@ -376,3 +391,33 @@ def test_output_that_is_an_input_is_rejected(tmp_path, trained, capsys):
     assert status == 2
     assert "is also an input file and would be overwritten" in capsys.readouterr().err
     assert recordings.read_text() == content
+
+
+# benchmarks/headroom.py reads the detectors of finished runs.
+
+
+def test_headroom_starts_from_the_runs_final_test_figures(trained):
+    script = REPO / "benchmarks" / "headroom.py"
+    spec = importlib.util.spec_from_file_location("headroom", script)
+    headroom = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headroom)
+
+    rows = headroom.collect([trained.run_dir], supervised=True)
+    assert len(rows) == 1
+    figures = rows.iloc[0]
+    final = [row for row in read_rows(trained.run_dir) if row["split"] == "test"][-1]
+    assert figures["run"] == pytest.approx(float(final["f1"]), abs=1e-6)
+    assert figures["test AUPRC"] == pytest.approx(float(final["auprc"]), abs=1e-6)
+    # The best test threshold is the maximum over all thresholds.
+    assert figures["best test threshold"] >= figures["validation threshold"]
+    # The same resampler and classifier, fitted on every pool series.
+    detector = load_detector(trained.run_dir)
+    pool, test = trained.splits.pool, trained.splits.test
+    everything = clone(detector.estimator).fit(
+        detector.classifier_features(pool.series), pool.labels
+    )
+    predicted = everything.predict(detector.classifier_features(test.series))
+    assert figures["all pool labels"] == pytest.approx(
+        f1_score(test.labels, predicted, zero_division=0)
+    )
+    assert "run" in headroom.table(rows).columns
