@@ -1,6 +1,7 @@
 """How much F1 the final classifier of each run leaves on the table, and why.
 
-    python benchmarks/headroom.py SWEEP_DIR [SWEEP_DIR ...] [--supervised]
+    python benchmarks/headroom.py SWEEP_DIR [SWEEP_DIR ...] [--supervised] \
+        [--where resampler=smote,query=margin ...]
 
 loads the detector of every finished run below the sweep directories (the
 classifier after the last iteration) and prints, per setting, the mean ±
@@ -8,8 +9,8 @@ standard deviation over seeds of test F1:
 
 - `run`: as the run reported it, at the classifier's own decision;
 - `validation threshold`: with the anomaly-probability threshold that
-  maximises F1 on the validation split, a choice a run could make without
-  test labels;
+  maximises F1 on the validation split (it uses the validation labels,
+  which the run's classifier never saw, but no test label);
 - `best test threshold`: with the threshold that maximises test F1, an
   upper bound on any re-thresholding of this classifier's ranking;
 - `test AUPRC`: the area under the precision-recall curve, the ranking's
@@ -18,6 +19,9 @@ standard deviation over seeds of test F1:
   fitted on every pool series with its true label, at its own decision and
   at its best test threshold. It shows what the features allow when labels
   cost nothing.
+
+`--where` keeps only the runs with the given choices (each `--where` is one
+setting; repeat it for more).
 
 A gap between `run` and `validation threshold` points at the decision
 threshold; a low `best test threshold` next to a low `all pool labels`
@@ -95,12 +99,33 @@ def measure(run_dir: Path, splits: Splits, supervised: bool) -> dict[str, float]
     return figures
 
 
-def collect(sweep_dirs: list[Path], supervised: bool) -> pd.DataFrame:
+def parse_where(text: str) -> dict[str, str]:
+    """Split `key=value,key=value` into the choices it names."""
+    choices = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, equals, value = part.partition("=")
+        if not equals or key not in GROUPS:
+            raise SystemExit(
+                f"--where {text!r}: {part!r} is not a choice; write key=value "
+                f"pairs with keys from {', '.join(GROUPS)}"
+            )
+        choices[key] = value
+    return choices
+
+
+def collect(
+    sweep_dirs: list[Path], supervised: bool, where: list[dict[str, str]] = ()
+) -> pd.DataFrame:
     rows, splits_of = [], {}
     for sweep_dir in sweep_dirs:
         for path in sorted(sweep_dir.rglob("summary.json")):
             summary = json.loads(path.read_text())
             if not summary.get("completed"):
+                continue
+            if where and not any(
+                all(summary["choices"].get(k) == v for k, v in wanted.items())
+                for wanted in where
+            ):
                 continue
             config = OmegaConf.create(summary["config"])
             key = (json.dumps(summary["config"]["data"], sort_keys=True), config.seed)
@@ -135,14 +160,24 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also fit each setting on all pool labels",
     )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        help="key=value,... : only runs with these choices (repeat for more)",
+    )
     arguments = parser.parse_args(argv)
+    where = [parse_where(text) for text in arguments.where]
     for sweep_dir in arguments.sweep_dirs:
         if not sweep_dir.is_dir():
             raise SystemExit(f"sweep directory {sweep_dir} does not exist")
     logging.basicConfig(level=logging.WARNING)
-    rows = collect(arguments.sweep_dirs, arguments.supervised)
+    rows = collect(arguments.sweep_dirs, arguments.supervised, where)
     if rows.empty:
-        raise SystemExit(f"no finished run below {arguments.sweep_dirs}")
+        raise SystemExit(
+            f"no finished run below {arguments.sweep_dirs} matches "
+            f"{arguments.where or 'any setting'}"
+        )
     print(table(rows).to_markdown())
 
 

@@ -421,3 +421,7 @@ def test_headroom_starts_from_the_runs_final_test_figures(trained):
         f1_score(test.labels, predicted, zero_division=0)
     )
     assert "run" in headroom.table(rows).columns
+    other = headroom.parse_where("resampler=smote")
+    assert headroom.collect([trained.run_dir], False, [other]).empty
+    with pytest.raises(SystemExit, match="'sampler=smote' is not a choice"):
+        headroom.parse_where("sampler=smote")
