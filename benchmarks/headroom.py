@@ -1,4 +1,4 @@
-"""How much F1 the final classifier of each run leaves on the table, and why.
+"""Where each run's final classifier loses F1: threshold, labels or features.
 
     python benchmarks/headroom.py SWEEP_DIR [SWEEP_DIR ...] [--supervised] \
         [--where resampler=smote,query=margin ...]
@@ -50,7 +50,7 @@ GROUPS = ["classifier", "resampler", "query", "features", "encoder"]
 
 
 def best_threshold(labels: np.ndarray, probability: np.ndarray) -> float:
-    """The probability threshold with the highest F1 on `labels`."""
+    """Return the probability threshold with the highest F1 on `labels`."""
     precision, recall, thresholds = precision_recall_curve(labels, probability)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     return float(thresholds[np.argmax(f1[:-1])])
@@ -61,7 +61,8 @@ def f1_at(labels: np.ndarray, probability: np.ndarray, threshold: float) -> floa
 
 
 def measure(run_dir: Path, splits: Splits, supervised: bool) -> dict[str, float]:
-    """Test F1 of the run's final classifier at three thresholds, and AUPRC."""
+    """Return the test F1 of the run's final classifier at three thresholds,
+    and its test AUPRC."""
     detector = load_detector(run_dir)
     anomaly = list(detector.estimator.classes_).index(1)
     features = {
