@@ -23,13 +23,14 @@ be drawn.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from framework.report import collect as collect_sweep
-from framework.report import plot_mean_and_band
+from framework.report import flat_config, plot_mean_and_band, varying_settings
 
 GROUPS = ["classifier", "resampler", "query", "features", "encoder"]
 # Test F1 on ECG5000 reported by Šabata and Holeňa (2020).
@@ -46,24 +47,42 @@ UNSET = "-"
 def collect(sweep_dirs: list[Path]) -> pd.DataFrame:
     """Return the rows of every finished run: one per iteration and split.
 
-    Config keys swept in some directories only are `-` in the others.
+    A config key whose value differs between runs of any of the directories
+    (such as `classifier.C`) becomes a column that splits the settings; a
+    run without the key has `-` there.
     """
-    frames = []
+    frames, configs, runs = [], {}, []
     for sweep_dir in sweep_dirs:
-        rows, _ = collect_sweep(sweep_dir)
-        if not rows.empty:
-            frames.append(rows[rows["completed"]])
+        rows, run_frame = collect_sweep(sweep_dir)
+        if rows.empty:
+            continue
+        for run in run_frame[run_frame["completed"]].to_dict("records"):
+            configs[sweep_dir, run["run"]] = flat_config(
+                run_config(sweep_dir / run["run"])
+            )
+            runs.append(run)
+        rows = rows[rows["completed"]]
+        frames.append((sweep_dir, rows.drop(columns=dotted(rows))))
     if not frames:
         return pd.DataFrame()
-    rows = pd.concat(frames, ignore_index=True)
-    for column in setting_columns(rows):
-        rows[column] = rows[column].fillna(UNSET).astype(str)
-    return rows
+    keys = varying_settings(list(configs.values()), runs)
+    for sweep_dir, rows in frames:
+        for key in keys:
+            rows[key] = [configs[sweep_dir, run].get(key, UNSET) for run in rows["run"]]
+    return pd.concat([rows for _, rows in frames], ignore_index=True)
+
+
+def dotted(rows: pd.DataFrame) -> list[str]:
+    return [column for column in rows.columns if "." in column]
+
+
+def run_config(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text()).get("config", {})
 
 
 def setting_columns(rows: pd.DataFrame) -> list[str]:
     """The choices and swept config keys (the columns with a dot) of `rows`."""
-    return [*GROUPS, *(column for column in rows.columns if "." in column)]
+    return [*GROUPS, *dotted(rows)]
 
 
 def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:

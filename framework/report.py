@@ -96,7 +96,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for name, reference in summary.get("references", {}).items():
             run[f"{name}_test_f1"] = reference.get("test_f1")
         runs.append(run)
-        configs.append(_flat_config(config))
+        configs.append(flat_config(config))
         results_path = run_dir / "results.csv"
         rows.append(pd.read_csv(results_path) if results_path.exists() else None)
 
@@ -146,11 +146,12 @@ def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[st
     ]
 
 
-def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Return `config` as dotted keys with text values: {"classifier.C": "1.0"}."""
     flat = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            flat.update(_flat_config(value, f"{prefix}{key}."))
+            flat.update(flat_config(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = str(value)
     return flat

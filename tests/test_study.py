@@ -72,7 +72,7 @@ def test_label_count_no_run_reached_is_named():
         study.table(rows, [10, 30])
 
 
-def fake_sweep(root: Path) -> Path:
+def fake_sweep(root: Path, **config) -> Path:
     """Two finished runs of two seeds, as the framework writes them."""
     for seed in (0, 1):
         run = root / str(seed)
@@ -84,7 +84,11 @@ def fake_sweep(root: Path) -> Path:
             "features": "code",
             "encoder": "lstm_ae",
         }
-        summary = {"completed": True, "choices": choices, "config": {"seed": seed}}
+        summary = {
+            "completed": True,
+            "choices": choices,
+            "config": {"seed": seed, "loop": {"random_state": seed}, **config},
+        }
         (run / "summary.json").write_text(json.dumps(summary))
         pd.DataFrame(
             {
@@ -121,3 +125,11 @@ def test_figure_without_any_matching_curve_stops(tmp_path):
             [str(sweep), "--labels", "10", "--figure", str(tmp_path / "c.png")]
             + ["--curve", "other:resampler=smote"]
         )
+
+
+def test_key_fixed_in_each_directory_but_different_splits_settings(tmp_path):
+    first = fake_sweep(tmp_path / "c1", classifier={"C": 1.0, "random_state": 0})
+    second = fake_sweep(tmp_path / "c3", classifier={"C": 3, "random_state": 0})
+    rows = study.collect([first, second])
+    assert sorted(rows["classifier.C"].unique()) == ["1.0", "3"]
+    assert len(study.table(rows, [10])) == 2
