@@ -36,3 +36,26 @@ def summaries(directory: Path) -> list[dict]:
     return [
         json.loads(path.read_text()) for path in sorted(directory.rglob("summary.json"))
     ]
+
+
+def parse_choices(option: str, text: str, keys: list[str]) -> dict[str, str]:
+    """Split the `key=value,key=value` of `option` into the choices it names.
+
+    Raises:
+        SystemExit: a part is not key=value, or its key is not in `keys`.
+    """
+    choices = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, equals, value = part.partition("=")
+        if not equals:
+            raise SystemExit(
+                f"{option} {text!r}: {part!r} is not key=value; write it as "
+                "'resampler=renn,query=margin'"
+            )
+        if key not in keys:
+            raise SystemExit(
+                f"{option} {text!r}: {key!r} is not a choice of these runs; "
+                f"use one of {', '.join(keys)}"
+            )
+        choices[key] = value
+    return choices

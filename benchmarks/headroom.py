@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import parse_choices
 from omegaconf import OmegaConf
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
@@ -100,20 +101,6 @@ def measure(run_dir: Path, splits: Splits, supervised: bool) -> dict[str, float]
     return figures
 
 
-def parse_where(text: str) -> dict[str, str]:
-    """Split `key=value,key=value` into the choices it names."""
-    choices = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, equals, value = part.partition("=")
-        if not equals or key not in GROUPS:
-            raise SystemExit(
-                f"--where {text!r}: {part!r} is not a choice; write key=value "
-                f"pairs with keys from {', '.join(GROUPS)}"
-            )
-        choices[key] = value
-    return choices
-
-
 def collect(
     sweep_dirs: list[Path], supervised: bool, where: list[dict[str, str]] = ()
 ) -> pd.DataFrame:
@@ -168,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         help="key=value,... : only runs with these choices (repeat for more)",
     )
     arguments = parser.parse_args(argv)
-    where = [parse_where(text) for text in arguments.where]
+    where = [parse_choices("--where", text, GROUPS) for text in arguments.where]
     for sweep_dir in arguments.sweep_dirs:
         if not sweep_dir.is_dir():
             raise SystemExit(f"sweep directory {sweep_dir} does not exist")
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             f"no finished run below {arguments.sweep_dirs} matches "
             f"{arguments.where or 'any setting'}"
         )
-    print(table(rows).to_markdown())
+    print(table(rows).reset_index().to_markdown(index=False))
 
 
 if __name__ == "__main__":

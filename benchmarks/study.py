@@ -1,15 +1,16 @@
 """Compare settings of a study: F1 table at given label counts, learning curves.
 
     python benchmarks/study.py SWEEP_DIR [SWEEP_DIR ...] --labels 100 200 300 \
-        --figure learning_curves.png \
-        --curve "paper:resampler=renn,query=margin,features=code"
+        [--where query=margin ...] [--figure learning_curves.png \
+        --curve "paper:resampler=renn,query=margin,features=code" ...]
 
 reads every finished run below the sweep directories and groups them by
 classifier, resampler, query strategy, features, encoder and any config key
 swept in one of the directories (such as `classifier.C`). It prints the mean
 ± standard deviation over seeds of validation and test F1 at each label
 count, one row per setting, sorted by validation F1 at the largest count:
-settings are chosen on validation, and test is only reported.
+settings are chosen on validation, and test is only reported. `--where`
+keeps only the runs with the given choices (repeat it for more settings).
 
 With `--figure`, it also draws validation and test F1 against oracle labels
 used, one line per `--curve` (mean over seeds, with a band of one standard
@@ -28,9 +29,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from _common import parse_choices
 
+from framework.report import UNSET, flat_config, plot_mean_and_band, varying_settings
 from framework.report import collect as collect_sweep
-from framework.report import flat_config, plot_mean_and_band, varying_settings
 
 GROUPS = ["classifier", "resampler", "query", "features", "encoder"]
 # Test F1 on ECG5000 reported by Šabata and Holeňa (2020).
@@ -41,7 +43,6 @@ PAPER_LINES = {
 }
 # The paper's 20-repeat means after the last iteration, for most settings.
 PAPER_MEANS = (0.30, 0.48)
-UNSET = "-"
 
 
 def collect(sweep_dirs: list[Path]) -> pd.DataFrame:
@@ -122,21 +123,7 @@ def parse_curve(text: str, columns: list[str]) -> tuple[str, dict[str, str]]:
             f"--curve {text!r} has no name; write it as "
             "'name:resampler=renn,query=margin'"
         )
-    picked = {}
-    for part in filter(None, (p.strip() for p in choices.split(","))):
-        key, equals, value = part.partition("=")
-        if not equals:
-            raise SystemExit(
-                f"--curve {text!r}: {part!r} is not key=value; write it as "
-                "'name:resampler=renn,query=margin'"
-            )
-        if key not in columns:
-            raise SystemExit(
-                f"--curve {text!r}: {key!r} is not a choice of these runs; "
-                f"use one of {', '.join(columns)}"
-            )
-        picked[key] = value
-    return name.strip(), picked
+    return name.strip(), parse_choices("--curve", choices, columns)
 
 
 def curve_rows(rows: pd.DataFrame, choices: dict[str, str]) -> pd.DataFrame:
@@ -193,6 +180,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", nargs="+", type=int, default=[100, 200, 300])
     parser.add_argument("--figure", type=Path, help="where to write the curves")
     parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        help="key=value,... : only runs with these choices (repeat for more)",
+    )
+    parser.add_argument(
         "--curve",
         action="append",
         default=[],
@@ -209,7 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = collect(arguments.sweep_dirs)
     if rows.empty:
         raise SystemExit(f"no finished run below {arguments.sweep_dirs}")
-    print(table(rows, arguments.labels).to_markdown())
+    if arguments.where:
+        columns = setting_columns(rows)
+        wanted = [parse_choices("--where", text, columns) for text in arguments.where]
+        keep = pd.concat([curve_rows(rows, choices) for choices in wanted])
+        rows = rows.loc[sorted(set(keep.index))]
+        if rows.empty:
+            raise SystemExit(f"no finished run matches {arguments.where}")
+    print(table(rows, arguments.labels).reset_index().to_markdown(index=False))
     if arguments.figure:
         columns = setting_columns(rows)
         curves = []

@@ -58,6 +58,8 @@ OTHER_CHOICES = ("query", "encoder", "features", "seeder", "data")
 # Config keys that never split runs: the repeat axes, and those that change
 # where files go or how fast a run is but not its results.
 UNSPLIT_KEYS = ("seed", "repeat", "loop.random_state", *NON_RESULT_KEYS)
+# The value of a swept config key in runs whose config lacks it.
+UNSET = "-"
 
 
 def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -104,7 +106,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     frames = []
     for run, config, results in zip(runs, configs, rows, strict=True):
         for key in settings:
-            run[key] = config.get(key)
+            run[key] = config.get(key, UNSET)
         if results is not None:
             for column in ("run", *RUN_COLUMNS, *settings, "completed"):
                 results.insert(len(results.columns), column, run[column])
@@ -117,31 +119,38 @@ def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[st
     """Return the config keys whose values differ between runs, for example a
     plugin parameter swept as `query.target=0.1,0.3`.
 
-    Keys of a group whose choice varies are left out (the choice column
-    already splits those runs), and so are `UNSPLIT_KEYS`. In the returned
-    frames these are the only column names with a dot.
+    A key of a config group (`classifier.C`) counts only when it differs
+    between runs with the same choice of that group (the choice column
+    already tells `svm` from `knn`). `UNSPLIT_KEYS` never count, nor do keys
+    that follow `loop.random_state`. In the returned frames these are the
+    only column names with a dot.
     """
-    varying_groups = {
-        group
-        for group in ("classifier", "resampler", *OTHER_CHOICES)
-        if len({run.get(group) for run in runs}) > 1
-    }
+    groups = ("classifier", "resampler", *OTHER_CHOICES)
     keys = sorted(set().union(*configs)) if configs else []
+
+    def differs(key: str) -> bool:
+        group = key.split(".")[0]
+        values: dict[Any, set] = {}
+        for run, config in zip(runs, configs, strict=True):
+            choice = run.get(group) if group in groups else None
+            values.setdefault(choice, set()).add(config.get(key))
+        return any(len(seen) > 1 for seen in values.values())
 
     def follows_random_state(key: str) -> bool:
         # A plugin's `random_state: ${loop.random_state}` varies with seed and
         # repeat only.
         return all(
-            config.get(key) == config.get("loop.random_state") for config in configs
+            config[key] == config.get("loop.random_state")
+            for config in configs
+            if key in config
         )
 
     return [
         key
         for key in keys
         if "." in key
-        and key.split(".")[0] not in varying_groups
         and not any(key == k or key.startswith(f"{k}.") for k in UNSPLIT_KEYS)
-        and len({config.get(key) for config in configs}) > 1
+        and differs(key)
         and not follows_random_state(key)
     ]
 

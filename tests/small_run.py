@@ -7,6 +7,7 @@ of the method. `start_cli` and `cli` run the command line with them.
 from __future__ import annotations
 
 import csv
+import importlib
 import os
 import subprocess
 import sys
@@ -86,3 +87,11 @@ def compose_config(*overrides: str):
     """Compose the config as the command line would, for `framework.experiment.run`."""
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose("config", overrides=list(overrides))
+
+
+def load_benchmark(name: str):
+    """Import `benchmarks/<name>.py` as a module, as its scripts import each other."""
+    benchmarks = str(REPO / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    return importlib.import_module(name)

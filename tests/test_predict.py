@@ -7,7 +7,6 @@ here loads. The tests write the series files from that run's test split.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
 from sklearn.metrics import f1_score
-from small_run import REPO, SMALL, compose_config, read_rows
+from small_run import REPO, SMALL, compose_config, load_benchmark, read_rows
 
 from framework.data import Splits
 from framework.detector import (
@@ -397,10 +396,7 @@ def test_output_that_is_an_input_is_rejected(tmp_path, trained, capsys):
 
 
 def test_headroom_starts_from_the_runs_final_test_figures(trained):
-    script = REPO / "benchmarks" / "headroom.py"
-    spec = importlib.util.spec_from_file_location("headroom", script)
-    headroom = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(headroom)
+    headroom = load_benchmark("headroom")
 
     rows = headroom.collect([trained.run_dir], supervised=True)
     assert len(rows) == 1
@@ -421,7 +417,7 @@ def test_headroom_starts_from_the_runs_final_test_figures(trained):
         f1_score(test.labels, predicted, zero_division=0)
     )
     assert "run" in headroom.table(rows).columns
-    other = headroom.parse_where("resampler=smote")
+    other = headroom.parse_choices("--where", "resampler=smote", headroom.GROUPS)
     assert headroom.collect([trained.run_dir], False, [other]).empty
-    with pytest.raises(SystemExit, match="'sampler=smote' is not a choice"):
-        headroom.parse_where("sampler=smote")
+    with pytest.raises(SystemExit, match="'sampler' is not a choice"):
+        headroom.parse_choices("--where", "sampler=smote", headroom.GROUPS)

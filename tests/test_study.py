@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from small_run import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "study.py"
-spec = importlib.util.spec_from_file_location("study", SCRIPT)
-study = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(study)
+study = load_benchmark("study")
 
 COLUMNS = ["classifier", "resampler", "query", "features", "encoder", "classifier.C"]
 
@@ -133,3 +130,13 @@ def test_key_fixed_in_each_directory_but_different_splits_settings(tmp_path):
     rows = study.collect([first, second])
     assert sorted(rows["classifier.C"].unique()) == ["1.0", "3"]
     assert len(study.table(rows, [10])) == 2
+
+
+def test_where_keeps_only_the_named_settings(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "sweep")
+    study.main([str(sweep), "--labels", "10", "--where", "resampler=renn"])
+    assert "0.450 ± 0.071" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no finished run matches"):
+        study.main([str(sweep), "--labels", "10", "--where", "resampler=smote"])
+    with pytest.raises(SystemExit, match="'sampler' is not a choice"):
+        study.main([str(sweep), "--labels", "10", "--where", "sampler=renn"])

@@ -179,3 +179,23 @@ def test_plugin_random_state_does_not_split_runs_of_other_seeds():
         for seed, target in ((0, "0.1"), (1, "0.1"), (2, "0.3"))
     ]
     assert varying_settings(configs, runs) == ["query.target"]
+
+
+def test_plugin_key_splits_runs_of_the_same_choice_only():
+    runs = [
+        {"classifier": "svm", "resampler": "smote"},
+        {"classifier": "svm", "resampler": "smote"},
+        {"classifier": "gnb", "resampler": "smote"},
+    ]
+    configs = [
+        {
+            "loop.random_state": "7",
+            "classifier.C": "1.0",
+            "classifier.random_state": "7",
+        },
+        {"loop.random_state": "8", "classifier.C": "3", "classifier.random_state": "8"},
+        {"loop.random_state": "9"},
+    ]
+    assert varying_settings(configs, runs) == ["classifier.C"]
+    # Another choice with other keys is no reason to split.
+    assert varying_settings(configs[1:], runs[1:]) == []
