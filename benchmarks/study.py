@@ -1,7 +1,7 @@
 """Compare settings of a study: F1 table at given label counts, learning curves.
 
     python benchmarks/study.py SWEEP_DIR [SWEEP_DIR ...] --labels 100 200 300 \
-        [--where query=margin ...] [--figure learning_curves.png \
+        [--seeds 0 1 2] [--where query=margin ...] [--figure learning_curves.png \
         --curve "paper:resampler=renn,query=margin,features=code" ...]
 
 reads every finished run below the sweep directories and groups them by
@@ -9,8 +9,10 @@ classifier, resampler, query strategy, features, encoder and any config key
 swept in one of the directories (such as `classifier.C`). It prints the mean
 ± standard deviation over seeds of validation and test F1 at each label
 count, one row per setting, sorted by validation F1 at the largest count:
-settings are chosen on validation, and test is only reported. `--where`
-keeps only the runs with the given choices (repeat it for more settings).
+settings are chosen on validation, and test is only reported. `--seeds`
+keeps only the runs of the given seeds, so that settings run on different
+seeds can be compared on the same ones; `--where` keeps only the runs with
+the given choices (repeat it for more settings).
 
 With `--figure`, it also draws validation and test F1 against oracle labels
 used, one line per `--curve` (mean over seeds, with a band of one standard
@@ -102,7 +104,11 @@ def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
         columns=["split", "labels_used"],
         values="f1",
         aggfunc=["mean", "std"],
+        dropna=False,
     )
+    # dropna=False keeps the std of a single seed (NaN), but also every
+    # combination of the groups; keep the settings that were run.
+    stats = stats[stats["mean"].notna().any(axis=1)]
     out = pd.DataFrame(index=stats.index)
     for split in ("validation", "test"):
         for count in labels:
@@ -180,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", nargs="+", type=int, default=[100, 200, 300])
     parser.add_argument("--figure", type=Path, help="where to write the curves")
     parser.add_argument(
+        "--seeds", nargs="+", type=int, help="only runs of these seeds (default: all)"
+    )
+    parser.add_argument(
         "--where",
         action="append",
         default=[],
@@ -202,6 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = collect(arguments.sweep_dirs)
     if rows.empty:
         raise SystemExit(f"no finished run below {arguments.sweep_dirs}")
+    if arguments.seeds is not None:
+        rows = rows[rows["seed"].isin(arguments.seeds)]
+        if rows.empty:
+            raise SystemExit(f"no finished run has a seed in {arguments.seeds}")
     if arguments.where:
         columns = setting_columns(rows)
         wanted = [parse_choices("--where", text, columns) for text in arguments.where]

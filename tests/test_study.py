@@ -140,3 +140,11 @@ def test_where_keeps_only_the_named_settings(tmp_path, capsys):
         study.main([str(sweep), "--labels", "10", "--where", "resampler=smote"])
     with pytest.raises(SystemExit, match="'sampler' is not a choice"):
         study.main([str(sweep), "--labels", "10", "--where", "sampler=renn"])
+
+
+def test_seeds_keep_only_those_runs(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "sweep")
+    study.main([str(sweep), "--labels", "10", "--seeds", "1"])
+    assert "0.500 ± 0.000" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"no finished run has a seed in \[7\]"):
+        study.main([str(sweep), "--labels", "10", "--seeds", "7"])
