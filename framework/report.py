@@ -80,6 +80,9 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         except ValueError as error:
             log.warning("skipping %s: unreadable summary.json (%s)", run_dir, error)
             continue
+        if not isinstance(summary, dict):
+            log.warning("skipping %s: summary.json holds no summary", run_dir)
+            continue
         config = summary.get("config", {})
         choices = summary.get("choices", {})
         run = {
@@ -99,8 +102,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             run[f"{name}_test_f1"] = reference.get("test_f1")
         runs.append(run)
         configs.append(flat_config(config))
-        results_path = run_dir / "results.csv"
-        rows.append(pd.read_csv(results_path) if results_path.exists() else None)
+        rows.append(_read_results(run_dir / "results.csv", run["completed"]))
 
     settings = varying_settings(configs, runs)
     frames = []
@@ -113,6 +115,25 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             frames.append(results)
     rows_frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows_frame, pd.DataFrame(runs)
+
+
+def _read_results(path: Path, completed: bool) -> pd.DataFrame | None:
+    """Read a run's results.csv; None, with a warning for a finished run, when
+    it is missing or lacks the columns the report needs."""
+    try:
+        results = pd.read_csv(path)
+    except FileNotFoundError:
+        problem = "missing"
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        problem = f"unreadable ({error})"
+    else:
+        missing = {"labels_used", "split", "f1"} - set(results.columns)
+        if not missing:
+            return results
+        problem = f"without the column(s) {', '.join(sorted(missing))}"
+    if completed:
+        log.warning("leaving out %s: %s", path, problem)
+    return None
 
 
 def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[str]:

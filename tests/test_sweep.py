@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from small_run import TINY_ENCODER
 
+from framework.report import collect, report, varying_settings
 from framework.report import main as report_main
-from framework.report import report, varying_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = [
@@ -199,3 +199,24 @@ def test_plugin_key_splits_runs_of_the_same_choice_only():
     assert varying_settings(configs, runs) == ["classifier.C"]
     # Another choice with other keys is no reason to split.
     assert varying_settings(configs[1:], runs[1:]) == []
+
+
+def test_collect_leaves_out_damaged_run_files(tmp_path, caplog):
+    def write_run(name: str, summary: str, results: str | None):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "summary.json").write_text(summary)
+        if results is not None:
+            (run / "results.csv").write_text(results)
+
+    finished = json.dumps({"completed": True, "choices": {}, "config": {"seed": 0}})
+    write_run("good", finished, "labels_used,split,f1\n0,test,0.5\n")
+    write_run("empty_results", finished, "")
+    write_run("no_f1", finished, "labels_used,split\n0,test\n")
+    write_run("null_summary", "null", "labels_used,split,f1\n0,test,0.5\n")
+    rows, runs = collect(tmp_path)
+    assert list(rows["run"].unique()) == ["good"]
+    assert sorted(runs["run"]) == ["empty_results", "good", "no_f1"]
+    assert "empty_results" in caplog.text
+    assert "without the column(s) f1" in caplog.text
+    assert "summary.json holds no summary" in caplog.text
