@@ -52,27 +52,34 @@ def collect(sweep_dirs: list[Path]) -> pd.DataFrame:
 
     A config key whose value differs between runs of any of the directories
     (such as `classifier.C`) becomes a column that splits the settings; a
-    run without the key has `-` there.
+    run without the key has `-` there. A run below two of the directories
+    counts once; `run_path` names it.
     """
-    frames, configs, runs = [], {}, []
+    frames, configs, runs, seen = [], {}, [], set()
     for sweep_dir in sweep_dirs:
         rows, run_frame = collect_sweep(sweep_dir)
         if rows.empty:
             continue
+        rows = rows[rows["completed"]].drop(columns=dotted(rows))
+        rows.insert(
+            0, "run_path", [str((sweep_dir / r).resolve()) for r in rows["run"]]
+        )
+        rows = rows[~rows["run_path"].isin(seen)]
         for run in run_frame[run_frame["completed"]].to_dict("records"):
-            configs[sweep_dir, run["run"]] = flat_config(
-                run_config(sweep_dir / run["run"])
-            )
+            path = (sweep_dir / run["run"]).resolve()
+            if str(path) in seen or str(path) not in set(rows["run_path"]):
+                continue
+            configs[str(path)] = flat_config(run_config(path))
             runs.append(run)
-        rows = rows[rows["completed"]]
-        frames.append((sweep_dir, rows.drop(columns=dotted(rows))))
+        seen.update(rows["run_path"])
+        frames.append(rows)
     if not frames:
         return pd.DataFrame()
     keys = varying_settings(list(configs.values()), runs)
-    for sweep_dir, rows in frames:
+    for rows in frames:
         for key in keys:
-            rows[key] = [configs[sweep_dir, run].get(key, UNSET) for run in rows["run"]]
-    return pd.concat([rows for _, rows in frames], ignore_index=True)
+            rows[key] = [configs[path].get(key, UNSET) for path in rows["run_path"]]
+    return pd.concat(frames, ignore_index=True)
 
 
 def dotted(rows: pd.DataFrame) -> list[str]:
@@ -89,45 +96,66 @@ def setting_columns(rows: pd.DataFrame) -> list[str]:
 
 
 def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
-    """Mean ± std per setting, best validation F1 at the last count first."""
+    """Mean ± std per setting, best validation F1 at the largest count first.
+
+    A cell that fewer seeds reached than the row's (a run that stopped
+    early) says how many it averages.
+    """
     columns = setting_columns(rows)
     groups = [c for c in columns if rows[c].nunique() > 1] or columns[:1]
     at = rows[rows["labels_used"].isin(labels)]
     missing = sorted(set(labels) - set(at["labels_used"]))
     if missing:
+        counts = sorted(rows["labels_used"].unique())
         raise SystemExit(
-            f"no run reached {missing} labels (the most is "
-            f"{rows['labels_used'].max()}); pass label counts the runs reached"
+            f"no run reached {missing} labels; the runs have F1 at "
+            f"{', '.join(map(str, counts[:3]))}, ..., {counts[-1]} labels"
         )
     stats = at.pivot_table(
         index=groups,
         columns=["split", "labels_used"],
         values="f1",
-        aggfunc=["mean", "std"],
+        aggfunc=["mean", "std", "count"],
         dropna=False,
     )
     # dropna=False keeps the std of a single seed (NaN), but also every
     # combination of the groups; keep the settings that were run.
     stats = stats[stats["mean"].notna().any(axis=1)]
+    seeds = at.groupby(groups)["seed"].nunique().reindex(stats.index)
     out = pd.DataFrame(index=stats.index)
     for split in ("validation", "test"):
         for count in labels:
-            mean, std = stats["mean"][split][count], stats["std"][split][count]
             out[f"{split} {count}"] = [
-                f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std.fillna(0), strict=True)
+                cell(mean, std, n, of)
+                for mean, std, n, of in zip(
+                    stats["mean"][split][count],
+                    stats["std"][split][count],
+                    stats["count"][split][count],
+                    seeds,
+                    strict=True,
+                )
             ]
-    out["seeds"] = at.groupby(groups)["seed"].nunique()
-    order = stats["mean"]["validation"][labels[-1]].sort_values(ascending=False)
+    out["seeds"] = seeds
+    order = stats["mean"]["validation"][max(labels)].sort_values(ascending=False)
     return out.loc[order.index]
+
+
+def cell(mean: float, std: float, n: float, of: int) -> str:
+    if not n:
+        return "-"
+    if n == 1:
+        return f"{mean:.3f} (1 seed)"
+    text = f"{mean:.3f} ± {std:.3f}"
+    return text if n == of else f"{text} ({int(n)} seeds)"
 
 
 def parse_curve(text: str, columns: list[str]) -> tuple[str, dict[str, str]]:
     """Split `name:key=value,key=value` into the name and the choices."""
     name, colon, choices = text.partition(":")
-    if not colon or not name.strip():
+    if not colon or not name.strip() or not choices.strip():
         raise SystemExit(
-            f"--curve {text!r} has no name; write it as "
-            "'name:resampler=renn,query=margin'"
+            f"--curve {text!r} is not a name, a colon and choices; write it "
+            "as 'name:resampler=renn,query=margin'"
         )
     return name.strip(), parse_choices("--curve", choices, columns)
 
@@ -180,6 +208,45 @@ def plot_curves(
     plt.close(figure)
 
 
+def check_sweep_dirs(sweep_dirs: list[Path]) -> None:
+    for sweep_dir in sweep_dirs:
+        if not sweep_dir.exists():
+            raise SystemExit(f"sweep directory {sweep_dir} does not exist")
+        if not sweep_dir.is_dir():
+            raise SystemExit(
+                f"{sweep_dir} is a file; pass the directory a sweep wrote "
+                "(hydra.sweep.dir)"
+            )
+
+
+def check_figure_path(path: Path) -> None:
+    """Stop before any work when matplotlib cannot write `path`."""
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = path.suffix.lstrip(".").lower()
+    if path.is_dir() or suffix not in formats:
+        raise SystemExit(
+            f"--figure {str(path)!r} is not an image file name; end it with one "
+            f"of .{', .'.join(sorted(formats))}, for example curves.png"
+        )
+    parent = next((p for p in [path, *path.parents] if p.exists()), None)
+    if parent is not None and parent != path and not parent.is_dir():
+        raise SystemExit(f"--figure {path}: {parent} is a file, not a directory")
+
+
+def warn_if_pooled(name: str, rows: pd.DataFrame) -> None:
+    """Warn when a curve averages several settings, not seeds of one."""
+    runs_per_seed = rows.groupby("seed")["run_path"].nunique().max()
+    if runs_per_seed > 1:
+        print(
+            f"warning: the curve {name!r} pools {runs_per_seed} runs per seed, "
+            "so its band spreads over settings as well as seeds; name more "
+            "choices to pick one setting",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dirs", nargs="+", type=Path)
@@ -205,12 +272,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--curve needs --figure, the file to draw the curves in")
     if arguments.figure and not arguments.curve:
         raise SystemExit("--figure needs at least one --curve to draw")
-    for sweep_dir in arguments.sweep_dirs:
-        if not sweep_dir.is_dir():
-            raise SystemExit(f"sweep directory {sweep_dir} does not exist")
+    if arguments.figure:
+        check_figure_path(arguments.figure)
+    check_sweep_dirs(arguments.sweep_dirs)
     rows = collect(arguments.sweep_dirs)
     if rows.empty:
-        raise SystemExit(f"no finished run below {arguments.sweep_dirs}")
+        names = ", ".join(map(str, arguments.sweep_dirs))
+        raise SystemExit(f"no finished run below {names}")
     if arguments.seeds is not None:
         rows = rows[rows["seed"].isin(arguments.seeds)]
         if rows.empty:
@@ -235,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                     file=sys.stderr,
                 )
             else:
+                warn_if_pooled(name, curve_rows(rows, choices))
                 curves.append((name, choices))
         if not curves:
             raise SystemExit("no finished run matches any --curve; check the values")

@@ -25,8 +25,9 @@ def test_curve_names_its_choices():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("resampler=renn", "has no name"),
-        (":resampler=renn", "has no name"),
+        ("resampler=renn", "is not a name, a colon and choices"),
+        (":resampler=renn", "is not a name, a colon and choices"),
+        ("paper:", "is not a name, a colon and choices"),
         ("paper:resampler", "'resampler' is not key=value"),
         ("paper:sampler=renn", "'sampler' is not a choice of these runs"),
     ],
@@ -145,6 +146,52 @@ def test_where_keeps_only_the_named_settings(tmp_path, capsys):
 def test_seeds_keep_only_those_runs(tmp_path, capsys):
     sweep = fake_sweep(tmp_path / "sweep")
     study.main([str(sweep), "--labels", "10", "--seeds", "1"])
-    assert "0.500 ± 0.000" in capsys.readouterr().out
+    assert "0.500 (1 seed)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"no finished run has a seed in \[7\]"):
         study.main([str(sweep), "--labels", "10", "--seeds", "7"])
+
+
+def test_cell_that_fewer_seeds_reached_says_so(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "sweep")
+    results = sweep / "1" / "results.csv"
+    early = pd.read_csv(results)
+    early[early["labels_used"] == 0].to_csv(results, index=False)
+    study.main([str(sweep), "--labels", "0", "10"])
+    out = capsys.readouterr().out
+    assert "0.400 (1 seed)" in out
+    assert "0.200 ± 0.000" in out
+
+
+def test_run_below_two_directories_counts_once(tmp_path):
+    sweep = fake_sweep(tmp_path / "sweep")
+    rows = study.collect([sweep, tmp_path, sweep])
+    assert rows["run_path"].nunique() == 2
+    assert len(rows) == 8
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("curves", "is not an image file name"),
+        ("curves.txt", "is not an image file name"),
+        ("", "is not an image file name"),
+        ("afile/curves.png", "afile is a file, not a directory"),
+    ],
+)
+def test_bad_figure_path_stops_before_reading_runs(tmp_path, name, message):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit, match=message):
+        study.main(
+            [str(tmp_path / "missing"), "--figure", str(tmp_path / name)]
+            + ["--curve", "a:query=margin"]
+        )
+
+
+def test_curve_over_several_settings_is_flagged(tmp_path, capsys):
+    first = fake_sweep(tmp_path / "c1", classifier={"C": 1.0})
+    second = fake_sweep(tmp_path / "c3", classifier={"C": 3})
+    study.main(
+        [str(first), str(second), "--labels", "10"]
+        + ["--figure", str(tmp_path / "c.png"), "--curve", "all:resampler=renn"]
+    )
+    assert "pools 2 runs per seed" in capsys.readouterr().err
