@@ -20,8 +20,12 @@ standard deviation over seeds of test F1:
   at its best test threshold. It shows what the features allow when labels
   cost nothing.
 
-`--where` keeps only the runs with the given choices (each `--where` is one
-setting; repeat it for more).
+Settings are told apart as in `study.py`: by the choices and by any config
+key swept in one of the directories. `--where` keeps only the runs with the
+given choices (each `--where` is one setting; repeat it for more). The
+series are read from each run's saved `data.root`, or from `TSAL_DATA_ROOT`
+when it is set, so a study can be measured from another directory. A run
+whose files cannot be read is left out with a warning.
 
 A gap between `run` and `validation threshold` points at the decision
 threshold; a low `best test threshold` next to a low `all pool labels`
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,12 +47,12 @@ from _common import parse_choices
 from omegaconf import OmegaConf
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+from study import check_sweep_dirs, curve_rows, run_config, setting_columns
+from study import collect as collect_rows
 
 from framework.data import Splits
-from framework.detector import load_detector
+from framework.detector import DetectorError, load_detector
 from framework.experiment import load_splits
-
-GROUPS = ["classifier", "resampler", "query", "features", "encoder"]
 
 
 def best_threshold(labels: np.ndarray, probability: np.ndarray) -> float:
@@ -102,33 +107,46 @@ def measure(run_dir: Path, splits: Splits, supervised: bool) -> dict[str, float]
 
 
 def collect(
-    sweep_dirs: list[Path], supervised: bool, where: list[dict[str, str]] = ()
+    sweep_dirs: list[Path], supervised: bool, where: list[str] = ()
 ) -> pd.DataFrame:
-    rows, splits_of = [], {}
-    for sweep_dir in sweep_dirs:
-        for path in sorted(sweep_dir.rglob("summary.json")):
-            summary = json.loads(path.read_text())
-            if not summary.get("completed"):
-                continue
-            if where and not any(
-                all(summary["choices"].get(k) == v for k, v in wanted.items())
-                for wanted in where
-            ):
-                continue
-            config = OmegaConf.create(summary["config"])
-            key = (json.dumps(summary["config"]["data"], sort_keys=True), config.seed)
+    """Measure every finished run below `sweep_dirs` that one of `where`
+    (texts of `key=value,...`) picks; one row per run.
+
+    A run whose files cannot be read is left out with a warning.
+    """
+    rows = collect_rows(sweep_dirs)
+    if rows.empty:
+        return pd.DataFrame()
+    columns = setting_columns(rows)
+    runs = rows.drop_duplicates("run_path")[["run_path", "seed", *columns]]
+    if where:
+        wanted = [parse_choices("--where", text, columns) for text in where]
+        runs = runs.loc[
+            sorted(set().union(*(curve_rows(runs, w).index for w in wanted)))
+        ]
+    measured, splits_of = [], {}
+    for run in runs.to_dict("records"):
+        run_dir = Path(run["run_path"])
+        try:
+            config = run_config(run_dir)
+            if os.environ.get("TSAL_DATA_ROOT") and "root" in config["data"]:
+                config["data"]["root"] = os.environ["TSAL_DATA_ROOT"]
+            key = json.dumps([config["data"], config["seed"]], sort_keys=True)
             if key not in splits_of:
-                splits_of[key] = load_splits(config)
-            figures = measure(path.parent, splits_of[key], supervised)
-            choices = {group: summary["choices"].get(group) for group in GROUPS}
-            rows.append({**choices, "seed": config.seed, **figures})
-            print(f"{path.parent}: run {figures['run']:.3f}", file=sys.stderr)
-    return pd.DataFrame(rows)
+                splits_of[key] = load_splits(OmegaConf.create(config))
+            figures = measure(run_dir, splits_of[key], supervised)
+        except (DetectorError, OSError, ValueError, KeyError) as error:
+            print(f"warning: leaving out {run_dir}: {error}", file=sys.stderr)
+            continue
+        measured.append({**run, **figures})
+        print(f"{run_dir}: run {figures['run']:.3f}", file=sys.stderr)
+    return pd.DataFrame(measured)
 
 
 def table(rows: pd.DataFrame) -> pd.DataFrame:
-    groups = [g for g in GROUPS if rows[g].nunique() > 1] or GROUPS[:1]
-    figures = [c for c in rows.columns if c not in (*GROUPS, "seed")]
+    columns = setting_columns(rows)
+    groups = [c for c in columns if rows[c].nunique() > 1] or columns[:1]
+    figures = [c for c in rows.columns if c not in (*columns, "seed", "run_path")]
     grouped = rows.groupby(groups)
     mean, std = grouped[figures].mean(), grouped[figures].std().fillna(0.0)
     out = pd.DataFrame(index=mean.index)
@@ -155,16 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         help="key=value,... : only runs with these choices (repeat for more)",
     )
     arguments = parser.parse_args(argv)
-    where = [parse_choices("--where", text, GROUPS) for text in arguments.where]
-    for sweep_dir in arguments.sweep_dirs:
-        if not sweep_dir.is_dir():
-            raise SystemExit(f"sweep directory {sweep_dir} does not exist")
+    check_sweep_dirs(arguments.sweep_dirs)
     logging.basicConfig(level=logging.WARNING)
-    rows = collect(arguments.sweep_dirs, arguments.supervised, where)
+    rows = collect(arguments.sweep_dirs, arguments.supervised, arguments.where)
     if rows.empty:
+        names = ", ".join(map(str, arguments.sweep_dirs))
         raise SystemExit(
-            f"no finished run below {arguments.sweep_dirs} matches "
-            f"{arguments.where or 'any setting'}"
+            f"no finished run below {names} matches "
+            f"{arguments.where or 'any setting'}, or none could be measured"
         )
     print(table(rows).reset_index().to_markdown(index=False))
 

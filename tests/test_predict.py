@@ -395,7 +395,7 @@ def test_output_that_is_an_input_is_rejected(tmp_path, trained, capsys):
 # benchmarks/headroom.py reads the detectors of finished runs.
 
 
-def test_headroom_starts_from_the_runs_final_test_figures(trained):
+def test_headroom_starts_from_the_runs_final_test_figures(trained, tmp_path, capsys):
     headroom = load_benchmark("headroom")
 
     rows = headroom.collect([trained.run_dir], supervised=True)
@@ -417,7 +417,11 @@ def test_headroom_starts_from_the_runs_final_test_figures(trained):
         f1_score(test.labels, predicted, zero_division=0)
     )
     assert "run" in headroom.table(rows).columns
-    other = headroom.parse_choices("--where", "resampler=smote", headroom.GROUPS)
-    assert headroom.collect([trained.run_dir], False, [other]).empty
+    assert headroom.collect([trained.run_dir], False, ["resampler=smote"]).empty
+    broken = tmp_path / "broken"
+    shutil.copytree(trained.run_dir, broken, ignore=shutil.ignore_patterns("cache"))
+    shutil.rmtree(broken / "detector")
+    assert headroom.collect([broken], False).empty
+    assert f"leaving out {broken}" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="'sampler' is not a choice"):
-        headroom.parse_choices("--where", "sampler=smote", headroom.GROUPS)
+        headroom.collect([trained.run_dir], False, ["sampler=smote"])
