@@ -280,12 +280,20 @@ def main(argv: list[str] | None = None) -> None:
         names = ", ".join(map(str, arguments.sweep_dirs))
         raise SystemExit(f"no finished run below {names}")
     if arguments.seeds is not None:
+        absent = sorted(set(arguments.seeds) - set(rows["seed"]))
         rows = rows[rows["seed"].isin(arguments.seeds)]
         if rows.empty:
             raise SystemExit(f"no finished run has a seed in {arguments.seeds}")
+        if absent:
+            print(f"warning: no finished run has seed(s) {absent}", file=sys.stderr)
     if arguments.where:
         columns = setting_columns(rows)
         wanted = [parse_choices("--where", text, columns) for text in arguments.where]
+        for text, choices in zip(arguments.where, wanted, strict=True):
+            if curve_rows(rows, choices).empty:
+                print(
+                    f"warning: no finished run matches --where {text}", file=sys.stderr
+                )
         keep = pd.concat([curve_rows(rows, choices) for choices in wanted])
         rows = rows.loc[sorted(set(keep.index))]
         if rows.empty:

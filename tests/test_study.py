@@ -195,3 +195,14 @@ def test_curve_over_several_settings_is_flagged(tmp_path, capsys):
         + ["--figure", str(tmp_path / "c.png"), "--curve", "all:resampler=renn"]
     )
     assert "pools 2 runs per seed" in capsys.readouterr().err
+
+
+def test_where_or_seed_without_runs_is_flagged(tmp_path, capsys):
+    sweep = fake_sweep(tmp_path / "sweep")
+    study.main(
+        [str(sweep), "--labels", "10", "--seeds", "0", "5"]
+        + ["--where", "resampler=renn", "--where", "resampler=smot"]
+    )
+    err = capsys.readouterr().err
+    assert "no finished run has seed(s) [5]" in err
+    assert "no finished run matches --where resampler=smot" in err
