@@ -20,7 +20,7 @@ standard deviation over seeds of test F1:
   at its best test threshold. It shows what the features allow when labels
   cost nothing.
 
-Settings are told apart as in `study.py`: by the choices and by any config
+Settings are separated as in `study.py`: by the choices and by any config
 key swept in one of the directories. `--where` keeps only the runs with the
 given choices (each `--where` is one setting; repeat it for more). The
 series are read from each run's saved `data.root`, or from `TSAL_DATA_ROOT`

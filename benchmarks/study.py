@@ -91,7 +91,7 @@ def run_config(run_dir: Path) -> dict:
 
 
 def setting_columns(rows: pd.DataFrame) -> list[str]:
-    """The choices and swept config keys (the columns with a dot) of `rows`."""
+    """Return the choices and swept config keys (the columns with a dot)."""
     return [*GROUPS, *dotted(rows)]
 
 
@@ -99,7 +99,7 @@ def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
     """Mean ± std per setting, best validation F1 at the largest count first.
 
     A cell that fewer seeds reached than the row's (a run that stopped
-    early) says how many it averages.
+    early) shows how many seeds it averages.
     """
     columns = setting_columns(rows)
     groups = [c for c in columns if rows[c].nunique() > 1] or columns[:1]

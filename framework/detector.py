@@ -207,7 +207,7 @@ class Detector:
         )
 
     def classifier_features(self, series: np.ndarray) -> np.ndarray:
-        """The classifier's input for `series`, shape (n_series, n_features).
+        """Return the classifier's input for `series`, shape (n_series, n_features).
 
         Raises:
             ValueError: as `predict`.

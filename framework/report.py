@@ -81,7 +81,7 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             log.warning("skipping %s: unreadable summary.json (%s)", run_dir, error)
             continue
         if not isinstance(summary, dict):
-            log.warning("skipping %s: summary.json holds no summary", run_dir)
+            log.warning("skipping %s: summary.json contains no summary object", run_dir)
             continue
         config = summary.get("config", {})
         choices = summary.get("choices", {})
@@ -142,7 +142,7 @@ def varying_settings(configs: list[dict[str, str]], runs: list[dict]) -> list[st
 
     A key of a config group (`classifier.C`) counts only when it differs
     between runs with the same choice of that group (the choice column
-    already tells `svm` from `knn`). `UNSPLIT_KEYS` never count, nor do keys
+    already separates `svm` from `knn`). `UNSPLIT_KEYS` never count, nor do keys
     that follow `loop.random_state`. In the returned frames these are the
     only column names with a dot.
     """

@@ -125,7 +125,7 @@ def test_figure_without_any_matching_curve_stops(tmp_path):
         )
 
 
-def test_key_fixed_in_each_directory_but_different_splits_settings(tmp_path):
+def test_key_differing_between_directories_splits(tmp_path):
     first = fake_sweep(tmp_path / "c1", classifier={"C": 1.0, "random_state": 0})
     second = fake_sweep(tmp_path / "c3", classifier={"C": 3, "random_state": 0})
     rows = study.collect([first, second])

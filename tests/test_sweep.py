@@ -219,4 +219,4 @@ def test_collect_leaves_out_damaged_run_files(tmp_path, caplog):
     assert sorted(runs["run"]) == ["empty_results", "good", "no_f1"]
     assert "empty_results" in caplog.text
     assert "without the column(s) f1" in caplog.text
-    assert "summary.json holds no summary" in caplog.text
+    assert "summary.json contains no summary object" in caplog.text
