@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         if not curves:
             raise SystemExit("no finished run matches any --curve; check the values")
         plot_curves(rows, curves, arguments.figure)
-        print(f"learning curves written to {arguments.figure}")
+        print(f"learning curves written to {arguments.figure}", file=sys.stderr)
 
 
 if __name__ == "__main__":
