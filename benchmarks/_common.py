@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -59,3 +60,13 @@ def parse_choices(option: str, text: str, keys: list[str]) -> dict[str, str]:
             )
         choices[key] = value
     return choices
+
+
+def add_where_option(parser: argparse.ArgumentParser) -> None:
+    """Add `--where key=value,...`, repeatable, that picks runs by their choices."""
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        help="key=value,... : only runs with these choices (repeat for more)",
+    )

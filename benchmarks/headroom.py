@@ -1,4 +1,4 @@
-"""Where each run's final classifier loses F1: threshold, labels or features.
+"""F1 lost by each run's final classifier to its threshold, labels or features.
 
     python benchmarks/headroom.py SWEEP_DIR [SWEEP_DIR ...] [--supervised] \
         [--where resampler=smote,query=margin ...]
@@ -43,11 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import parse_choices
+from _common import add_where_option
 from omegaconf import OmegaConf
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
-from study import check_sweep_dirs, curve_rows, run_config, setting_columns
+from study import check_sweep_dirs, run_config, setting_columns, where_rows
 from study import collect as collect_rows
 
 from framework.data import Splits
@@ -110,7 +110,7 @@ def collect(
     sweep_dirs: list[Path], supervised: bool, where: list[str] = ()
 ) -> pd.DataFrame:
     """Measure every finished run below `sweep_dirs` that one of `where`
-    (texts of `key=value,...`) picks; one row per run.
+    (texts of `key=value,...`) picks, and return one row per run.
 
     A run whose files cannot be read is left out with a warning.
     """
@@ -120,10 +120,7 @@ def collect(
     columns = setting_columns(rows)
     runs = rows.drop_duplicates("run_path")[["run_path", "seed", *columns]]
     if where:
-        wanted = [parse_choices("--where", text, columns) for text in where]
-        runs = runs.loc[
-            sorted(set().union(*(curve_rows(runs, w).index for w in wanted)))
-        ]
+        runs = where_rows(runs, list(where))
     measured, splits_of = [], {}
     for run in runs.to_dict("records"):
         run_dir = Path(run["run_path"])
@@ -166,12 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also fit each setting on all pool labels",
     )
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        help="key=value,... : only runs with these choices (repeat for more)",
-    )
+    add_where_option(parser)
     arguments = parser.parse_args(argv)
     check_sweep_dirs(arguments.sweep_dirs)
     logging.basicConfig(level=logging.WARNING)

@@ -16,7 +16,8 @@ the given choices (repeat it for more settings).
 
 With `--figure`, it also draws validation and test F1 against oracle labels
 used, one line per `--curve` (mean over seeds, with a band of one standard
-deviation), next to the paper's figures as reference lines. A curve is a
+deviation). Reference lines show the test F1 that Šabata and Holeňa (2020)
+report for ECG5000. A curve is a
 name, a colon and the choices that pick its runs; choices not named are
 pooled, so name enough of them to pick one setting. A curve that matches no
 finished run is left out with a warning, so that a study still running can
@@ -31,7 +32,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from _common import parse_choices
+from _common import add_where_option, parse_choices
 
 from framework.report import UNSET, flat_config, plot_mean_and_band, varying_settings
 from framework.report import collect as collect_sweep
@@ -51,7 +52,7 @@ def collect(sweep_dirs: list[Path]) -> pd.DataFrame:
     """Return the rows of every finished run: one per iteration and split.
 
     A config key whose value differs between runs of any of the directories
-    (such as `classifier.C`) becomes a column that splits the settings; a
+    (such as `classifier.C`) becomes a column that splits the settings. A
     run without the key has `-` there. A run below two of the directories
     counts once; `run_path` names it.
     """
@@ -96,7 +97,8 @@ def setting_columns(rows: pd.DataFrame) -> list[str]:
 
 
 def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
-    """Mean ± std per setting, best validation F1 at the largest count first.
+    """Return mean ± std per setting, best validation F1 at the largest count
+    first.
 
     A cell that fewer seeds reached than the row's (a run that stopped
     early) shows how many seeds it averages.
@@ -119,7 +121,7 @@ def table(rows: pd.DataFrame, labels: list[int]) -> pd.DataFrame:
         dropna=False,
     )
     # dropna=False keeps the std of a single seed (NaN), but also every
-    # combination of the groups; keep the settings that were run.
+    # combination of the groups, so keep only the settings that were run.
     stats = stats[stats["mean"].notna().any(axis=1)]
     seeds = at.groupby(groups)["seed"].nunique().reindex(stats.index)
     out = pd.DataFrame(index=stats.index)
@@ -247,20 +249,79 @@ def warn_if_pooled(name: str, rows: pd.DataFrame) -> None:
         )
 
 
+def pick_seeds(rows: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """Return the rows of runs with one of `seeds`, warning about absent ones."""
+    absent = sorted(set(seeds) - set(rows["seed"]))
+    picked = rows[rows["seed"].isin(seeds)]
+    if picked.empty:
+        raise SystemExit(f"no finished run has a seed in {seeds}")
+    if absent:
+        print(f"warning: no finished run has seed(s) {absent}", file=sys.stderr)
+    return picked
+
+
+def where_rows(rows: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
+    """Return the rows of runs that any `--where` text picks.
+
+    A text that picks no run gets a warning.
+    """
+    columns = setting_columns(rows)
+    wanted = [parse_choices("--where", text, columns) for text in texts]
+    picked = set()
+    for text, choices in zip(texts, wanted, strict=True):
+        matched = curve_rows(rows, choices).index
+        if matched.empty:
+            print(f"warning: no finished run matches --where {text}", file=sys.stderr)
+        picked.update(matched)
+    return rows.loc[sorted(picked)]
+
+
+def pick_where(rows: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
+    """Return `where_rows`, and stop the script when it picks no run."""
+    picked = where_rows(rows, texts)
+    if picked.empty:
+        raise SystemExit(f"no finished run matches {texts}")
+    return picked
+
+
+def pick_curves(
+    rows: pd.DataFrame, texts: list[str]
+) -> list[tuple[str, dict[str, str]]]:
+    """Parse the `--curve` texts and keep the curves that match a run."""
+    columns = setting_columns(rows)
+    curves = []
+    for name, choices in (parse_curve(text, columns) for text in texts):
+        matched = curve_rows(rows, choices)
+        if matched.empty:
+            # A sweep still running may not have reached this setting yet.
+            print(
+                f"warning: no finished run matches the curve {name!r} "
+                f"({choices}); it is left out",
+                file=sys.stderr,
+            )
+            continue
+        warn_if_pooled(name, matched)
+        curves.append((name, choices))
+    if not curves:
+        raise SystemExit("no finished run matches any --curve; check the values")
+    return curves
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dirs", nargs="+", type=Path)
-    parser.add_argument("--labels", nargs="+", type=int, default=[100, 200, 300])
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=[100, 200, 300],
+        help="oracle label counts of the table (default: 100 200 300)",
+    )
     parser.add_argument("--figure", type=Path, help="where to write the curves")
     parser.add_argument(
         "--seeds", nargs="+", type=int, help="only runs of these seeds (default: all)"
     )
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        help="key=value,... : only runs with these choices (repeat for more)",
-    )
+    add_where_option(parser)
     parser.add_argument(
         "--curve",
         action="append",
@@ -268,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         help="name:key=value,... (repeat for more lines)",
     )
     arguments = parser.parse_args(argv)
+
     if arguments.curve and not arguments.figure:
         raise SystemExit("--curve needs --figure, the file to draw the curves in")
     if arguments.figure and not arguments.curve:
@@ -275,47 +337,19 @@ def main(argv: list[str] | None = None) -> None:
     if arguments.figure:
         check_figure_path(arguments.figure)
     check_sweep_dirs(arguments.sweep_dirs)
+
     rows = collect(arguments.sweep_dirs)
     if rows.empty:
         names = ", ".join(map(str, arguments.sweep_dirs))
         raise SystemExit(f"no finished run below {names}")
     if arguments.seeds is not None:
-        absent = sorted(set(arguments.seeds) - set(rows["seed"]))
-        rows = rows[rows["seed"].isin(arguments.seeds)]
-        if rows.empty:
-            raise SystemExit(f"no finished run has a seed in {arguments.seeds}")
-        if absent:
-            print(f"warning: no finished run has seed(s) {absent}", file=sys.stderr)
+        rows = pick_seeds(rows, arguments.seeds)
     if arguments.where:
-        columns = setting_columns(rows)
-        wanted = [parse_choices("--where", text, columns) for text in arguments.where]
-        for text, choices in zip(arguments.where, wanted, strict=True):
-            if curve_rows(rows, choices).empty:
-                print(
-                    f"warning: no finished run matches --where {text}", file=sys.stderr
-                )
-        keep = pd.concat([curve_rows(rows, choices) for choices in wanted])
-        rows = rows.loc[sorted(set(keep.index))]
-        if rows.empty:
-            raise SystemExit(f"no finished run matches {arguments.where}")
+        rows = pick_where(rows, arguments.where)
+
     print(table(rows, arguments.labels).reset_index().to_markdown(index=False))
     if arguments.figure:
-        columns = setting_columns(rows)
-        curves = []
-        for name, choices in (parse_curve(text, columns) for text in arguments.curve):
-            if curve_rows(rows, choices).empty:
-                # A sweep still running may not have reached this setting yet.
-                print(
-                    f"warning: no finished run matches the curve {name!r} "
-                    f"({choices}); it is left out",
-                    file=sys.stderr,
-                )
-            else:
-                warn_if_pooled(name, curve_rows(rows, choices))
-                curves.append((name, choices))
-        if not curves:
-            raise SystemExit("no finished run matches any --curve; check the values")
-        plot_curves(rows, curves, arguments.figure)
+        plot_curves(rows, pick_curves(rows, arguments.curve), arguments.figure)
         print(f"learning curves written to {arguments.figure}", file=sys.stderr)
 
 

@@ -118,8 +118,8 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _read_results(path: Path, completed: bool) -> pd.DataFrame | None:
-    """Read a run's results.csv; None, with a warning for a finished run, when
-    it is missing or lacks the columns the report needs."""
+    """Read a run's results.csv, or return None when it is missing or lacks
+    the columns the report needs. A finished run also gets a warning."""
     try:
         results = pd.read_csv(path)
     except FileNotFoundError:

@@ -138,7 +138,7 @@ def test_detector_directory_loads_like_run_directory(trained):
     assert from_run.equals(from_directory)
 
 
-def test_classifier_features_are_what_the_classifier_scores(trained):
+def test_classifier_features_match_predict(trained):
     detector = load_detector(trained.run_dir)
     series = trained.splits.test.series[:N_SERIES]
     features = detector.classifier_features(series)
@@ -395,7 +395,7 @@ def test_output_that_is_an_input_is_rejected(tmp_path, trained, capsys):
 # benchmarks/headroom.py reads the detectors of finished runs.
 
 
-def test_headroom_starts_from_the_runs_final_test_figures(trained, tmp_path, capsys):
+def test_headroom_matches_run_figures(trained, tmp_path, capsys):
     headroom = load_benchmark("headroom")
 
     rows = headroom.collect([trained.run_dir], supervised=True)

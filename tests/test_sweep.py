@@ -166,7 +166,7 @@ def test_report_splits_runs_by_swept_plugin_setting(tmp_path, data_root):
     assert len([line for line in table[2:] if line.startswith("| knn |")]) == 2
 
 
-def test_plugin_random_state_does_not_split_runs_of_other_seeds():
+def test_random_state_keys_do_not_split():
     runs = [{"classifier": "svm", "resampler": "renn"}] * 3
     configs = [
         {
@@ -181,7 +181,7 @@ def test_plugin_random_state_does_not_split_runs_of_other_seeds():
     assert varying_settings(configs, runs) == ["query.target"]
 
 
-def test_plugin_key_splits_runs_of_the_same_choice_only():
+def test_plugin_key_splits_within_choice():
     runs = [
         {"classifier": "svm", "resampler": "smote"},
         {"classifier": "svm", "resampler": "smote"},
