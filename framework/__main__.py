@@ -8,8 +8,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from framework import sweeps
 from framework.discovery import builtin_conf_dir
-from framework.experiment import Terminated, run
 from framework.labels import LabellingPaused
 
 EXIT_PAUSED = 75
@@ -24,6 +24,11 @@ def main(cfg: DictConfig) -> float:
     Hydra hands the value to optimising sweepers (Optuna, Nevergrad), which
     must tune on validation; test F1 is only reported.
     """
+    # Imported here, in the process that runs the job: the main process of a
+    # sweep with a parallel launcher then starts without torch and Lightning,
+    # which take most of its start-up time.
+    from framework.experiment import Terminated, run
+
     runtime = HydraConfig.get().runtime
     choices = {
         group: str(option)
@@ -48,4 +53,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sweeps.install()
     main()

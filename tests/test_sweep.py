@@ -14,6 +14,7 @@ from small_run import TINY_ENCODER
 
 from framework.report import collect, report, varying_settings
 from framework.report import main as report_main
+from framework.sweeps import covering_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = [
@@ -29,20 +30,25 @@ SWEEP = [
 ]
 
 
-def sweep(sweep_dir: Path, data_root: Path, cache: Path):
+def framework_cli(arguments: list[str], data_root: Path, cache: Path):
+    """Run `python -m framework` with `arguments` on the real files."""
     environment = {
         **os.environ,
         "TSAL_DATA_ROOT": str(data_root),
         "TSAL_CACHE_DIR": str(cache),
     }
     return subprocess.run(
-        [sys.executable, "-m", "framework", *SWEEP, f"hydra.sweep.dir={sweep_dir}"],
+        [sys.executable, "-m", "framework", *arguments],
         cwd=REPO,
         env=environment,
         capture_output=True,
         text=True,
         timeout=900,
     )
+
+
+def sweep(sweep_dir: Path, data_root: Path, cache: Path):
+    return framework_cli([*SWEEP, f"hydra.sweep.dir={sweep_dir}"], data_root, cache)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +128,48 @@ def test_rerun_of_sweep_redoes_only_unfinished(finished_sweep, data_root):
     assert skipped == 7
 
 
+def test_covering_jobs_hold_every_override_of_the_paper_grid():
+    grid = [
+        (f"classifier={c}", f"resampler={r}", f"repeat={n}")
+        for c in range(5)
+        for r in range(15)
+        for n in range(20)
+    ]
+
+    picked = covering_jobs(grid)
+
+    assert picked[0] == grid[0]
+    assert len(picked) == 20
+    assert set().union(*picked) == set().union(*grid)
+
+
+def test_covering_jobs_of_jobs_without_overrides():
+    assert covering_jobs([[], []]) == [[]]
+    assert covering_jobs([]) == []
+
+
+def test_sweep_with_an_unknown_option_fails_before_any_job(tmp_path, data_root):
+    """The sweep checks fewer jobs, but still every value, before it launches."""
+    sweep_dir = tmp_path / "sweep"
+    done = framework_cli(
+        [
+            *("-m", "+experiment=ecg5000", "logger=none", "classifier=svm,knn"),
+            *("repeat=0,1,2", "resampler=none,rus,no_such_resampler"),
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        data_root,
+        tmp_path / "cache",
+    )
+
+    assert done.returncode != 0
+    assert "no_such_resampler" in done.stderr
+    assert (
+        "checking the configs of 3 of the 18 jobs, which contain every override"
+        in done.stdout + done.stderr
+    )
+    assert not [path for path in sweep_dir.iterdir() if path.is_dir()]
+
+
 def test_report_command_rejects_empty_dir(tmp_path, capsys):
     assert report_main([str(tmp_path)]) == 2
     assert "no runs found" in capsys.readouterr().err
@@ -135,25 +183,17 @@ def test_report_command_rejects_missing_dir(tmp_path, capsys):
 def test_report_splits_runs_by_swept_plugin_setting(tmp_path, data_root):
     """A swept config key that is not a group choice becomes a column."""
     sweep_dir = tmp_path / "sweep"
-    environment = {
-        **os.environ,
-        "TSAL_DATA_ROOT": str(data_root),
-        "TSAL_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    done = subprocess.run(
+    done = framework_cli(
         [
-            *(sys.executable, "-m", "framework", "-m", "+experiment=ecg5000"),
+            *("-m", "+experiment=ecg5000"),
             *("logger=none", "plot=false", "classifier=knn", "resampler=none"),
             "classifier.n_neighbors=3,7",
             *TINY_ENCODER,
             *("loop.iterations=2", "loop.n_instances=5"),
             f"hydra.sweep.dir={sweep_dir}",
         ],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        data_root,
+        tmp_path / "cache",
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
