@@ -1,7 +1,9 @@
 """Files of a run: results.csv, queries.csv, summary.json, learning_curve.png.
 
 Every file is written to a temporary name and renamed into place, so a reader
-never sees half a file and a killed run keeps what it had written.
+never reads half a file and a killed run keeps what it had written. The files
+that change at every iteration are flushed to the disk once, when the run
+finishes or stops (`RunRecorder.make_durable`), not at every write.
 """
 
 from __future__ import annotations
@@ -42,8 +44,14 @@ def _file_mode() -> int:
 FILE_MODE = _file_mode()
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
+def write_atomic(path: Path, data: str | bytes, sync: bool = True) -> None:
+    """Write `data` to `path` through a temporary file and a rename.
+
+    With `sync`, the data reaches the disk before the rename, so the file
+    survives a crash of the machine too. Without it, the write is still
+    atomic for readers and survives the end of the process. In a profiled
+    sweep of light runs, the waits for the disk took a fifth of the run time.
+    """
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -54,11 +62,32 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with os.fdopen(handle, mode) as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
+            if sync:
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def sync_to_disk(*paths: Path) -> None:
+    """Flush the files in `paths` that exist, and their folders, to the disk."""
+    folders = []
+    for path in paths:
+        if path.exists():
+            _fsync(path, os.O_RDONLY)
+            if path.parent not in folders:
+                folders.append(path.parent)
+    for folder in folders:
+        _fsync(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync(path: Path, flags: int) -> None:
+    descriptor = os.open(path, flags)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _json_safe(value: Any) -> Any:
@@ -111,7 +140,9 @@ class RunRecorder:
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append the rows of one iteration and rewrite results.csv."""
         self.rows.extend(rows)
-        write_atomic(self.results_path, _csv_text(RESULT_COLUMNS, self.rows))
+        write_atomic(
+            self.results_path, _csv_text(RESULT_COLUMNS, self.rows), sync=False
+        )
 
     def add_queries(
         self,
@@ -138,13 +169,23 @@ class RunRecorder:
                     "label": int(label),
                 }
             )
-        write_atomic(self.queries_path, _csv_text(QUERY_COLUMNS, self.queries))
+        write_atomic(
+            self.queries_path, _csv_text(QUERY_COLUMNS, self.queries), sync=False
+        )
 
     def update_summary(self, **fields: Any) -> None:
         """Merge `fields` into the summary and rewrite summary.json."""
         self.summary.update(fields)
         text = json.dumps(_json_safe(self.summary), indent=2, sort_keys=False)
-        write_atomic(self.summary_path, text + "\n")
+        write_atomic(self.summary_path, text + "\n", sync=False)
+
+    def make_durable(self) -> None:
+        """Flush results.csv, queries.csv and summary.json to the disk.
+
+        Called once when the run finishes or stops, because the writes of each
+        iteration do not wait for the disk.
+        """
+        sync_to_disk(self.results_path, self.queries_path, self.summary_path)
 
 
 def _csv_text(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:

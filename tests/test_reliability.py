@@ -332,6 +332,11 @@ def test_sigint_keeps_finished_iterations(tmp_path, data_root, shared_cache):
     finished = int(read_rows(run_dir)[-1]["iteration"])
     assert finished >= 5
     assert summary["final"]["iteration"] == finished
+    # The classifier is written once, when the run stops, and is the one of
+    # the last iteration on disk.
+    detector = json.loads((run_dir / "detector" / "detector.json").read_text())
+    assert detector["classifier"]["iteration"] == finished
+    assert (run_dir / "detector" / "classifier.joblib").is_file()
 
 
 WRITER = """
@@ -368,6 +373,34 @@ def test_write_atomic_survives_sigkill(tmp_path):
     # A temporary file of the killed write may remain; the next run removes it.
     RunRecorder(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+def fsynced_files(monkeypatch) -> list[str]:
+    """Record the path of every file that `os.fsync` flushes from now on (Linux)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_fsync_count_ignores_iterations(tmp_path, small_config, monkeypatch):
+    """A run flushes its files when it ends; its iterations only rename them."""
+    synced = fsynced_files(monkeypatch)
+    run(small_config("loop.iterations=2"), tmp_path / "short")
+    short = len(synced)
+    synced.clear()
+
+    run(small_config("loop.iterations=6"), tmp_path / "long")
+
+    assert len(synced) == short
+    for name in ("results.csv", "queries.csv", "summary.json"):
+        assert str(tmp_path / "long" / name) in synced
+    assert read_rows(tmp_path / "long")[-1]["iteration"] == "6"
 
 
 # Reruns into the same directory resume or start over.
