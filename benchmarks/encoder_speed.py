@@ -14,6 +14,10 @@ It prints the validation loss the reference ends with, the seconds each side
 needed to reach it (and a few higher losses on the way), and their ratio.
 The reference's clock leaves out its per-epoch validation; the framework's
 clock includes everything Lightning does, validation too.
+
+`--reference-epochs 0 --target LOSS` trains the framework side only and
+prints its seconds to each loss, for trying settings against a reference
+loss measured before (0.0865 in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from framework.encoder import as_tensor, fit_encoder
 from framework.experiment import load_splits
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-MILESTONES = (0.3, 0.2, 0.15)
+MILESTONES = (0.3, 0.2, 0.15, 0.12, 0.1)
 
 
 class EpochClock(pl.Callback):
@@ -117,7 +121,19 @@ def main() -> None:
         default=[],
         help="config override of the framework side, e.g. trainer.max_epochs=50",
     )
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="validation loss to time; default: the reference's last one",
+    )
     arguments = parser.parse_args()
+    if arguments.reference_epochs < 0:
+        parser.error(f"--reference-epochs {arguments.reference_epochs} must be >= 0")
+    if arguments.reference_epochs == 0 and arguments.target is None:
+        parser.error(
+            "--reference-epochs 0 needs --target LOSS, the loss to time the "
+            "framework side against (0.0865 in docs/benchmarks.md)"
+        )
     torch.set_num_threads(arguments.threads)
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -144,27 +160,47 @@ def main() -> None:
         f"step size {cfg.encoder.module.learning_rate})",
         flush=True,
     )
+    if arguments.reference_epochs == 0:
+        print()
+        print(f"{'validation loss':<18}{'framework s':>12}")
+        for loss in (
+            *[m for m in MILESTONES if m > arguments.target],
+            arguments.target,
+        ):
+            print(f"{loss:<18.4f}{_seconds(seconds_to_reach(ours, loss)):>12}")
+        print_verdict(ours, arguments.target)
+        return
     reference = reference_curve(cfg, splits, arguments.reference_epochs)
-    target = reference[-1][1]
+    target = reference[-1][1] if arguments.target is None else arguments.target
 
     print()
     print(f"{'validation loss':<18}{'reference s':>12}{'framework s':>12}{'ratio':>8}")
     for loss in (*[m for m in MILESTONES if m > target], target):
         theirs, mine = seconds_to_reach(reference, loss), seconds_to_reach(ours, loss)
-        if loss == target:
+        if loss == target and arguments.target is None:
             theirs = reference[-1][0]
         ratio = f"{theirs / mine:8.1f}" if theirs and mine else f"{'-':>8}"
         print(
             f"{loss:<18.4f}{_seconds(theirs):>12}{_seconds(mine):>12}{ratio}"
-            + ("  <- reference after all its epochs" if loss == target else "")
+            + (
+                "  <- reference after all its epochs"
+                if loss == target and arguments.target is None
+                else ""
+            )
         )
+    print_verdict(ours, target)
+
+
+def print_verdict(ours: list[tuple[float, float]], target: float) -> None:
     reached = seconds_to_reach(ours, target)
     verdict = (
         f"reached in {reached:.0f} s"
         if reached is not None
         else "not reached; best " + f"{min(loss for _, loss in ours):.4f}"
     )
-    print(f"target: under 60 s to the reference's final loss; framework {verdict}")
+    print(
+        f"target: under 60 s to a validation loss of {target:.4f}; framework {verdict}"
+    )
 
 
 def _seconds(value: float | None) -> str:
