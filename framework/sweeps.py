@@ -49,7 +49,8 @@ def covering_jobs(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
 def _validate_covering_jobs(self: Sweeper, batch: Sequence[Sequence[str]]) -> None:
     picked = covering_jobs(batch)
     log.info(
-        "checking the configs of %d of the %d jobs, which contain every override",
+        "checking the configs of %d of the %d jobs in this batch, which contain "
+        "every override",
         len(picked),
         len(batch),
     )

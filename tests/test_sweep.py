@@ -164,7 +164,7 @@ def test_sweep_with_an_unknown_option_fails_before_any_job(tmp_path, data_root):
     assert done.returncode != 0
     assert "no_such_resampler" in done.stderr
     assert (
-        "checking the configs of 3 of the 18 jobs, which contain every override"
+        "checking the configs of 3 of the 18 jobs in this batch, which contain"
         in done.stdout + done.stderr
     )
     assert not [path for path in sweep_dir.iterdir() if path.is_dir()]
