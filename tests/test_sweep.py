@@ -128,7 +128,7 @@ def test_rerun_of_sweep_redoes_only_unfinished(finished_sweep, data_root):
     assert skipped == 7
 
 
-def test_covering_jobs_hold_every_override_of_the_paper_grid():
+def test_covering_jobs_cover_paper_grid():
     grid = [
         (f"classifier={c}", f"resampler={r}", f"repeat={n}")
         for c in range(5)
@@ -143,12 +143,12 @@ def test_covering_jobs_hold_every_override_of_the_paper_grid():
     assert set().union(*picked) == set().union(*grid)
 
 
-def test_covering_jobs_of_jobs_without_overrides():
+def test_covering_jobs_without_overrides():
     assert covering_jobs([[], []]) == [[]]
     assert covering_jobs([]) == []
 
 
-def test_sweep_with_an_unknown_option_fails_before_any_job(tmp_path, data_root):
+def test_unknown_option_stops_sweep_early(tmp_path, data_root):
     """The sweep checks fewer jobs, but still every value, before it launches."""
     sweep_dir = tmp_path / "sweep"
     done = framework_cli(
